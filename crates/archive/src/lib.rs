@@ -1,4 +1,67 @@
-//! strongroom-archive: the encrypted, deduplicated, content-addressed store.
+//! strongroom-archive: an encrypted, deduplicated, crash-safe, content-addressed store.
 //!
-//! Not built yet (issue 4): this crate is an empty placeholder in the workspace so that the
-//! layout of `DESIGN.md` is in place. It will know nothing of Microsoft 365, SQLite or Tauri.
+//! Content is stored as **blobs** identified by the keyed BLAKE3 of their plaintext, so
+//! equal content is stored once. Blobs are zstd-compressed, sealed with AES-256-GCM and
+//! appended to **pack** files; an encrypted **index** maps blob ids to pack locations;
+//! **snapshots** name a root [`Tree`] whose children reach every blob of a backup. A
+//! passphrase unlocks the master key through Argon2id. `docs/FORMAT.md` is the normative
+//! description of every byte on disk. The archive knows nothing about mail.
+//!
+//! ```
+//! use strongroom_archive::{Archive, BlobKind, KdfParams, Tree, VerifyOptions, ReadData};
+//!
+//! # fn main() -> Result<(), strongroom_archive::Error> {
+//! let dir = tempfile::tempdir().unwrap();
+//! // Tests may use a tiny KDF cost; real archives use KdfParams::production().
+//! let archive = Archive::init_local(dir.path(), "correct horse", KdfParams::insecure_for_tests())?;
+//!
+//! let mut writer = archive.writer()?;
+//! let message = writer.put_blob(BlobKind::Data, b"From: a@example.com\r\n\r\nhello")?;
+//! let folder = writer.put_tree(&Tree { children: vec![message], meta: b"{}".to_vec() })?;
+//! let snapshot = writer.commit_snapshot(folder, b"engine metadata")?;
+//! writer.finish()?;
+//!
+//! let archive = Archive::open_local(dir.path(), "correct horse")?;
+//! let root = archive.load_snapshot(&snapshot)?.root;
+//! let child = archive.read_tree(&root)?.children[0];
+//! assert_eq!(archive.read_blob(&child)?, b"From: a@example.com\r\n\r\nhello");
+//! assert!(archive.verify(&VerifyOptions { read_data: ReadData::All })?.is_empty());
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+mod archive;
+pub mod backend;
+mod blob;
+mod chunker;
+mod codec;
+mod crypto;
+mod env;
+mod error;
+mod file;
+#[doc(hidden)]
+pub mod fuzzing;
+mod id;
+mod index;
+mod keys;
+mod lock;
+mod pack;
+mod prune;
+mod snapshot;
+mod verify;
+mod walk;
+mod writer;
+
+pub use archive::{Archive, BlobInfo, Options, ReadLock, FORMAT_VERSION};
+pub use blob::{BlobKind, Tree, MAX_BLOB_LEN};
+pub use chunker::ChunkerParams;
+pub use env::{Clock, ManualClock, Rng, SystemClock};
+pub use error::{Error, Result};
+pub use file::{EncryptedFile, FileWriter, FILE_BLOCK_LEN};
+pub use id::{BlobId, IndexId, PackId, SnapshotId};
+pub use keys::{KdfParams, Purpose, RecoveryCode};
+pub use lock::{LockInfo, LockMode};
+pub use prune::{Prune, PrunePlan, PruneReport};
+pub use snapshot::Snapshot;
+pub use verify::{Finding, ReadData, VerifyOptions};
+pub use writer::{WriteStats, Writer};

@@ -1,0 +1,326 @@
+//! Pack files: many sealed blobs in one file, followed by a sealed trailer listing them, so
+//! a pack can be understood (and the index rebuilt) from the pack alone (FORMAT.md §5).
+
+use std::io::Write;
+
+use crate::backend::{Backend, FileKind, PendingFile};
+use crate::blob::{blob_id, BlobKind};
+use crate::codec::{put_u32, Reader};
+use crate::crypto::{counter_nonce, ObjectKey, TAG_LEN};
+use crate::error::{Error, Result};
+use crate::id::{BlobId, PackId};
+
+pub(crate) const PACK_MAGIC: &[u8; 4] = b"SRPK";
+const PACK_VERSION: u32 = 1;
+pub(crate) const PACK_HEADER_LEN: u64 = 4 + 4 + 32;
+const TRAILER_AAD: &[u8] = b"strongroom pack trailer";
+/// Encoded size of one [`PackEntry`].
+pub(crate) const ENTRY_LEN: usize = 32 + 1 + 4 + 4 + 4;
+/// Packs never grow past this, so offsets fit in 32 bits.
+pub(crate) const MAX_PACK_LEN: u64 = 1 << 31;
+
+const RAW: u8 = 0;
+const ZSTD: u8 = 1;
+
+/// Where one blob sits in its pack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PackEntry {
+    pub id: BlobId,
+    pub kind: BlobKind,
+    /// Byte offset of the sealed record in the pack file (also its nonce counter).
+    pub offset: u32,
+    /// Length of the sealed record (ciphertext and tag).
+    pub length: u32,
+    /// Length of the blob's plaintext.
+    pub raw_len: u32,
+}
+
+impl PackEntry {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.id.0);
+        out.push(self.kind.to_byte());
+        put_u32(out, self.offset);
+        put_u32(out, self.length);
+        put_u32(out, self.raw_len);
+    }
+
+    pub fn decode(r: &mut Reader<'_>, what: &str) -> Result<Self> {
+        let id = BlobId(r.array()?);
+        let kind = BlobKind::from_byte(r.u8()?, what)?;
+        let offset = r.u32()?;
+        let length = r.u32()?;
+        let raw_len = r.u32()?;
+        if (length as usize) < 1 + TAG_LEN || raw_len as usize > crate::MAX_BLOB_LEN {
+            return Err(Error::corrupt(what, "bad entry length"));
+        }
+        Ok(PackEntry {
+            id,
+            kind,
+            offset,
+            length,
+            raw_len,
+        })
+    }
+
+    fn aad(&self) -> [u8; 33] {
+        let mut aad = [0u8; 33];
+        aad[..32].copy_from_slice(&self.id.0);
+        aad[32] = self.kind.to_byte();
+        aad
+    }
+}
+
+/// Seals one blob record: flag byte (raw or zstd) and body, nonce = its offset.
+fn seal_record(key: &ObjectKey, entry: &PackEntry, plaintext: &[u8], level: i32) -> Vec<u8> {
+    let mut record = Vec::with_capacity(plaintext.len() + 1);
+    // Store compressed only when it helps (JPEGs, PDFs and zips do not shrink).
+    match zstd::bulk::compress(plaintext, level) {
+        Ok(c) if c.len() < plaintext.len() => {
+            record.push(ZSTD);
+            record.extend_from_slice(&c);
+        }
+        _ => {
+            record.push(RAW);
+            record.extend_from_slice(plaintext);
+        }
+    }
+    key.seal(counter_nonce(entry.offset.into()), &entry.aad(), &record)
+}
+
+/// Opens one sealed record and checks that the plaintext hashes to the entry's id.
+pub(crate) fn open_record(
+    key: &ObjectKey,
+    blob_key: &[u8; 32],
+    entry: &PackEntry,
+    sealed: &[u8],
+) -> Result<Vec<u8>> {
+    let what = format!("blob {}", entry.id);
+    let record = key
+        .open(counter_nonce(entry.offset.into()), &entry.aad(), sealed)
+        .ok_or_else(|| Error::corrupt(&what, "authentication failed"))?;
+    let (flag, body) = record
+        .split_first()
+        .ok_or_else(|| Error::corrupt(&what, "empty record"))?;
+    let plaintext = match *flag {
+        RAW => body.to_vec(),
+        ZSTD => zstd::bulk::decompress(body, entry.raw_len as usize)
+            .map_err(|_| Error::corrupt(&what, "bad zstd data"))?,
+        _ => return Err(Error::corrupt(&what, "unknown compression")),
+    };
+    if plaintext.len() != entry.raw_len as usize {
+        return Err(Error::corrupt(&what, "length mismatch"));
+    }
+    if blob_id(blob_key, &plaintext) != entry.id {
+        return Err(Error::corrupt(&what, "content does not match id"));
+    }
+    Ok(plaintext)
+}
+
+/// Writes one pack, streaming blobs to a pending backend file.
+pub(crate) struct PackWriter {
+    file: Box<dyn PendingFile>,
+    key: ObjectKey,
+    seed: [u8; 32],
+    hasher: blake3::Hasher,
+    len: u64,
+    entries: Vec<PackEntry>,
+    level: i32,
+}
+
+/// A pack that is durable under its final name.
+#[derive(Debug)]
+pub(crate) struct FinishedPack {
+    pub id: PackId,
+    pub seed: [u8; 32],
+    pub entries: Vec<PackEntry>,
+    pub len: u64,
+}
+
+impl PackWriter {
+    pub fn new(
+        backend: &dyn Backend,
+        pack_subkey: &[u8; 32],
+        seed: [u8; 32],
+        level: i32,
+    ) -> Result<Self> {
+        let mut w = PackWriter {
+            file: backend.create(FileKind::Pack)?,
+            key: ObjectKey::derive(pack_subkey, &seed),
+            seed,
+            hasher: blake3::Hasher::new(),
+            len: 0,
+            entries: Vec::new(),
+            level,
+        };
+        let mut header = Vec::with_capacity(PACK_HEADER_LEN as usize);
+        header.extend_from_slice(PACK_MAGIC);
+        put_u32(&mut header, PACK_VERSION);
+        header.extend_from_slice(&seed);
+        w.append(&header)?;
+        Ok(w)
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file.write_all(bytes)?;
+        self.hasher.update(bytes);
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn blob_count(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Appends a blob; the caller has computed `id` from `plaintext`.
+    pub fn add(&mut self, id: BlobId, kind: BlobKind, plaintext: &[u8]) -> Result<PackEntry> {
+        let mut entry = PackEntry {
+            id,
+            kind,
+            offset: self.len as u32,
+            length: 0,
+            raw_len: plaintext.len() as u32,
+        };
+        let sealed = seal_record(&self.key, &entry, plaintext, self.level);
+        entry.length = sealed.len() as u32;
+        self.append(&sealed)?;
+        self.entries.push(entry);
+        Ok(entry)
+    }
+
+    /// Writes the trailer and commits the file under the hash of its bytes.
+    pub fn finish(mut self) -> Result<FinishedPack> {
+        let mut trailer = Vec::with_capacity(4 + ENTRY_LEN * self.entries.len());
+        put_u32(&mut trailer, self.entries.len() as u32);
+        for e in &self.entries {
+            e.encode(&mut trailer);
+        }
+        let sealed = self
+            .key
+            .seal(counter_nonce(self.len), TRAILER_AAD, &trailer);
+        let sealed_len = sealed.len() as u32;
+        let mut tail = sealed;
+        put_u32(&mut tail, sealed_len);
+        self.append(&tail)?;
+        let id = PackId(*self.hasher.finalize().as_bytes());
+        self.file.commit(&id.to_hex())?;
+        Ok(FinishedPack {
+            id,
+            seed: self.seed,
+            entries: self.entries,
+            len: self.len,
+        })
+    }
+}
+
+/// Reads the header seed of a pack.
+pub(crate) fn parse_header(bytes: &[u8], what: &str) -> Result<[u8; 32]> {
+    let mut r = Reader::new(bytes, what);
+    if &r.array::<4>()? != PACK_MAGIC {
+        return Err(Error::corrupt(what, "bad magic"));
+    }
+    let version = r.u32()?;
+    if version != PACK_VERSION {
+        return Err(Error::UnsupportedVersion {
+            what: "pack",
+            version,
+        });
+    }
+    r.array()
+}
+
+/// Parses a whole pack file: checks the header, opens the trailer and validates that the
+/// listed records tile the space between header and trailer. Does not open the records.
+pub(crate) fn parse_pack(
+    bytes: &[u8],
+    pack_subkey: &[u8; 32],
+    what: &str,
+) -> Result<([u8; 32], Vec<PackEntry>)> {
+    let seed = parse_header(bytes, what)?;
+    let len = bytes.len();
+    if len < PACK_HEADER_LEN as usize + 4 {
+        return Err(Error::corrupt(what, "truncated"));
+    }
+    let trailer_len = u32::from_le_bytes(bytes[len - 4..].try_into().expect("4 bytes")) as usize;
+    let trailer_start = (len - 4)
+        .checked_sub(trailer_len)
+        .filter(|&s| s >= PACK_HEADER_LEN as usize)
+        .ok_or_else(|| Error::corrupt(what, "bad trailer length"))?;
+    let key = ObjectKey::derive(pack_subkey, &seed);
+    let trailer = key
+        .open(
+            counter_nonce(trailer_start as u64),
+            TRAILER_AAD,
+            &bytes[trailer_start..len - 4],
+        )
+        .ok_or_else(|| Error::corrupt(what, "trailer authentication failed"))?;
+    let mut r = Reader::new(&trailer, what);
+    let n = r.count(ENTRY_LEN)?;
+    let mut entries = Vec::with_capacity(n);
+    let mut expected = PACK_HEADER_LEN;
+    for _ in 0..n {
+        let e = PackEntry::decode(&mut r, what)?;
+        if u64::from(e.offset) != expected {
+            return Err(Error::corrupt(what, "records do not tile the pack"));
+        }
+        expected += u64::from(e.length);
+        entries.push(e);
+    }
+    r.finish()?;
+    if expected != trailer_start as u64 {
+        return Err(Error::corrupt(what, "records do not tile the pack"));
+    }
+    Ok((seed, entries))
+}
+
+/// Slices one record out of a whole pack held in memory.
+pub(crate) fn record<'a>(bytes: &'a [u8], entry: &PackEntry, what: &str) -> Result<&'a [u8]> {
+    let start = entry.offset as usize;
+    bytes
+        .get(start..start + entry.length as usize)
+        .ok_or_else(|| Error::corrupt(what, "record out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::LocalBackend;
+
+    #[test]
+    fn pack_round_trip_and_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path());
+        let (pk, bk) = ([1u8; 32], [2u8; 32]);
+        let mut w = PackWriter::new(&backend, &pk, [3; 32], 3).unwrap();
+        let blobs: Vec<Vec<u8>> = vec![b"hello".to_vec(), vec![7u8; 10_000], vec![]];
+        for b in &blobs {
+            w.add(blob_id(&bk, b), BlobKind::Data, b).unwrap();
+        }
+        let done = w.finish().unwrap();
+        let bytes = backend.read(FileKind::Pack, &done.id.to_hex()).unwrap();
+        assert_eq!(PackId(crate::id::file_hash(&bytes)), done.id);
+        let (seed, entries) = parse_pack(&bytes, &pk, "pack").unwrap();
+        assert_eq!(entries, done.entries);
+        let key = ObjectKey::derive(&pk, &seed);
+        for (e, b) in entries.iter().zip(&blobs) {
+            let rec = record(&bytes, e, "pack").unwrap();
+            assert_eq!(&open_record(&key, &bk, e, rec).unwrap(), b);
+        }
+        // The 10 000 equal bytes were compressed.
+        assert!(entries[1].length < 1000);
+        for i in (0..bytes.len()).step_by(7) {
+            let mut bad = bytes.clone();
+            bad[i] ^= 1;
+            let ok = parse_pack(&bad, &pk, "pack").and_then(|(_, es)| {
+                es.iter()
+                    .map(|e| open_record(&key, &bk, e, record(&bad, e, "pack")?))
+                    .collect::<Result<Vec<_>>>()
+            });
+            assert!(ok.is_err(), "flip at {i} undetected");
+        }
+    }
+}

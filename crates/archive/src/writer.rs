@@ -1,0 +1,268 @@
+//! A writing session. Blobs go into packs; `flush` persists the open pack and then an index
+//! file for every pack finished since the last flush; `commit_snapshot` flushes and then
+//! writes the snapshot. That order (pack → index → snapshot) is why a crash at any point
+//! leaves a valid archive: nothing ever references a file that is not yet durable.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use crate::archive::Archive;
+use crate::blob::{blob_id, BlobKind, Tree, MAX_BLOB_LEN};
+use crate::chunker::for_each_chunk;
+use crate::error::{Error, Result};
+use crate::id::{BlobId, SnapshotId};
+use crate::index::{seal_index, IndexedPack};
+use crate::lock::{LockGuard, LockMode};
+use crate::pack::{PackWriter, MAX_PACK_LEN};
+use crate::snapshot::seal_snapshot;
+
+/// Write an index file at the latest after this many finished packs, even without a
+/// flush, so a crash loses at most this much work.
+const PACKS_PER_INDEX: usize = 16;
+
+/// Counters of one writing session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Blobs stored by this session.
+    pub blobs_added: u64,
+    /// Blobs that were already stored (deduplicated).
+    pub blobs_deduplicated: u64,
+    /// Plaintext bytes of stored blobs.
+    pub bytes_added: u64,
+    /// Plaintext bytes of deduplicated blobs.
+    pub bytes_deduplicated: u64,
+    /// Pack files written.
+    pub packs_written: u64,
+    /// Bytes of pack files written.
+    pub pack_bytes_written: u64,
+}
+
+/// A writing session holding the archive's write lock. After any error it refuses further
+/// work: start a new writer (committed snapshots are unaffected). Dropping it without
+/// `finish` discards unflushed blobs.
+pub struct Writer {
+    archive: Archive,
+    lock: LockGuard,
+    pack: Option<PackWriter>,
+    /// Blobs written by this session but not yet in a persisted index.
+    pending: HashMap<BlobId, BlobKind>,
+    finished: Vec<IndexedPack>,
+    stats: WriteStats,
+    failed: bool,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Writer({:?})", self.stats)
+    }
+}
+
+impl Writer {
+    pub(crate) fn new(archive: Archive) -> Result<Writer> {
+        let lock = archive.lock(LockMode::Write)?;
+        // We hold the write lock, so temp files of dead processes are garbage.
+        let removed = archive.inner.backend.clean_temp()?;
+        if removed > 0 {
+            tracing::info!(removed, "removed abandoned temporary files");
+        }
+        archive.reload_index()?;
+        Ok(Writer {
+            archive,
+            lock,
+            pack: None,
+            pending: HashMap::new(),
+            finished: Vec::new(),
+            stats: WriteStats::default(),
+            failed: false,
+        })
+    }
+
+    /// The archive being written.
+    pub fn archive(&self) -> &Archive {
+        &self.archive
+    }
+
+    /// This session's counters.
+    pub fn stats(&self) -> WriteStats {
+        self.stats
+    }
+
+    fn guard<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if self.failed {
+            return Err(Error::InvalidArgument(
+                "writer failed earlier; start a new writer".into(),
+            ));
+        }
+        let result = f(self);
+        if result.is_err() {
+            self.failed = true;
+            // Drop the open pack (its temp file is discarded).
+            self.pack = None;
+        }
+        result
+    }
+
+    /// Whether a blob is stored or pending in this session.
+    pub fn has_blob(&self, id: &BlobId) -> bool {
+        self.pending.contains_key(id) || self.archive.has_blob(id)
+    }
+
+    /// Stores a blob unless one with the same content exists; returns its id.
+    pub fn put_blob(&mut self, kind: BlobKind, data: &[u8]) -> Result<BlobId> {
+        if data.len() > MAX_BLOB_LEN {
+            return Err(Error::BlobTooLarge {
+                len: data.len(),
+                max: MAX_BLOB_LEN,
+            });
+        }
+        self.guard(|w| w.put(kind, data))
+    }
+
+    fn put(&mut self, kind: BlobKind, data: &[u8]) -> Result<BlobId> {
+        let id = blob_id(&self.archive.inner.keys.blob_id, data);
+        if self.has_blob(&id) {
+            self.stats.blobs_deduplicated += 1;
+            self.stats.bytes_deduplicated += data.len() as u64;
+            return Ok(id);
+        }
+        let pack_size = self.archive.inner.options.pack_size.min(MAX_PACK_LEN / 2);
+        if self
+            .pack
+            .as_ref()
+            .is_some_and(|p| p.len() + data.len() as u64 > MAX_PACK_LEN / 2)
+        {
+            self.finish_pack()?;
+        }
+        if self.pack.is_none() {
+            let inner = &self.archive.inner;
+            self.pack = Some(PackWriter::new(
+                &*inner.backend,
+                &inner.keys.pack,
+                inner.options.rng.bytes(),
+                inner.options.zstd_level,
+            )?);
+        }
+        let pack = self.pack.as_mut().expect("just opened");
+        pack.add(id, kind, data)?;
+        self.pending.insert(id, kind);
+        self.stats.blobs_added += 1;
+        self.stats.bytes_added += data.len() as u64;
+        if pack.len() >= pack_size {
+            self.finish_pack()?;
+            if self.finished.len() >= PACKS_PER_INDEX {
+                self.write_index()?;
+            }
+        }
+        Ok(id)
+    }
+
+    /// Stores a tree blob.
+    pub fn put_tree(&mut self, tree: &Tree) -> Result<BlobId> {
+        self.put_blob(BlobKind::Tree, &tree.encode())
+    }
+
+    /// Splits large content with FastCDC and stores each chunk as a data blob; returns the
+    /// chunk ids in order (read back with `Archive::read_stream`).
+    pub fn put_stream(&mut self, reader: impl Read) -> Result<Vec<BlobId>> {
+        let params = self.archive.inner.options.chunker;
+        let mut ids = Vec::new();
+        for_each_chunk(reader, params, |chunk| {
+            ids.push(self.put_blob(BlobKind::Data, chunk)?);
+            Ok(())
+        })?;
+        Ok(ids)
+    }
+
+    fn finish_pack(&mut self) -> Result<()> {
+        let Some(pack) = self.pack.take() else {
+            return Ok(());
+        };
+        if pack.blob_count() == 0 {
+            return Ok(());
+        }
+        let done = pack.finish()?;
+        self.stats.packs_written += 1;
+        self.stats.pack_bytes_written += done.len;
+        self.finished.push(IndexedPack {
+            id: done.id,
+            seed: done.seed,
+            entries: done.entries,
+        });
+        Ok(())
+    }
+
+    fn write_index(&mut self) -> Result<()> {
+        if self.finished.is_empty() {
+            return Ok(());
+        }
+        let inner = &self.archive.inner;
+        let (id, bytes) = seal_index(&inner.keys.index, inner.options.rng.bytes(), &self.finished);
+        inner
+            .backend
+            .write(crate::backend::FileKind::Index, &id.to_hex(), &bytes)?;
+        {
+            let mut index = inner.index.write().expect("index lock");
+            for p in &self.finished {
+                index.add_pack(p);
+                for e in &p.entries {
+                    self.pending.remove(&e.id);
+                }
+            }
+        }
+        inner.loaded_indexes.lock().expect("index set").insert(id);
+        self.finished.clear();
+        Ok(())
+    }
+
+    /// Persists everything written so far: the open pack, then an index file for it. After
+    /// `flush` returns, every blob put so far survives a crash.
+    pub fn flush(&mut self) -> Result<()> {
+        self.guard(|w| {
+            w.finish_pack()?;
+            w.write_index()?;
+            w.lock.refresh()
+        })
+    }
+
+    /// Flushes, then writes a snapshot whose root is the tree `root`.
+    pub fn commit_snapshot(&mut self, root: BlobId, meta: &[u8]) -> Result<SnapshotId> {
+        match self
+            .pending
+            .get(&root)
+            .copied()
+            .or_else(|| self.archive.blob_info(&root).map(|i| i.kind))
+        {
+            Some(BlobKind::Tree) => {}
+            Some(BlobKind::Data) => {
+                return Err(Error::InvalidArgument(
+                    "snapshot root must be a tree".into(),
+                ))
+            }
+            None => return Err(Error::BlobNotFound(root.to_hex())),
+        }
+        self.flush()?;
+        self.guard(|w| {
+            let inner = &w.archive.inner;
+            let now = inner.options.clock.now_ms();
+            let (id, bytes) = seal_snapshot(
+                &inner.keys.snapshot,
+                inner.options.rng.bytes(),
+                now,
+                &root,
+                meta,
+            );
+            inner
+                .backend
+                .write(crate::backend::FileKind::Snapshot, &id.to_hex(), &bytes)?;
+            Ok(id)
+        })
+    }
+
+    /// Flushes and releases the write lock.
+    pub fn finish(mut self) -> Result<WriteStats> {
+        self.flush()?;
+        let stats = self.stats;
+        self.lock.release()?;
+        Ok(stats)
+    }
+}

@@ -1,0 +1,60 @@
+use strongroom_archive::{Archive, BlobKind, Error, LockMode};
+
+use crate::common::*;
+
+#[test]
+fn one_writer_at_a_time_and_readers_during_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = init(dir.path(), 30);
+    let (snap, contents) = write_snapshot(&archive, 1, 3);
+    let mut w = archive.writer().unwrap();
+    w.put_blob(BlobKind::Data, &bytes(1, 200_000)).unwrap();
+
+    // A second handle, as another process would have, cannot write...
+    let other = open(dir.path(), 31);
+    match other.writer() {
+        Err(Error::Locked(info)) => {
+            assert_eq!(info.mode, LockMode::Write);
+            assert_eq!(info.pid, std::process::id());
+            assert!(!info.stale);
+        }
+        r => panic!("expected Locked, got {r:?}"),
+    }
+    // ...nor prune, but it can read committed data while the write goes on.
+    assert!(matches!(other.prune(&[snap]), Err(Error::Locked(_))));
+    assert_snapshot(&other, &snap, &contents);
+    let read_lock = other.read_lock().unwrap();
+    w.flush().unwrap();
+    assert_snapshot(&other, &snap, &contents);
+    w.finish().unwrap();
+    // A reader's lock keeps prune out, but not writers.
+    assert!(matches!(archive.prune(&[snap]), Err(Error::Locked(_))));
+    archive.writer().unwrap().finish().unwrap();
+    drop(read_lock);
+    archive.prune(&[snap]).unwrap();
+}
+
+#[test]
+fn stale_lock_is_reported_then_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let a = Archive::init(
+        local(dir.path()),
+        PASS,
+        strongroom_archive::KdfParams::insecure_for_tests(),
+        options(32, clock.clone()),
+    )
+    .unwrap();
+    let w = a.writer().unwrap();
+    std::mem::forget(w); // a writer that hangs: its heartbeat stops
+    assert!(matches!(a.writer(), Err(Error::Locked(_))));
+    clock.advance(31 * 60 * 1000);
+    let locks = a.locks().unwrap();
+    assert_eq!(locks.len(), 1);
+    assert!(locks[0].stale);
+    assert!(verify_all(&a)
+        .iter()
+        .any(|f| matches!(f, strongroom_archive::Finding::StaleLock { .. })));
+    a.writer().unwrap().finish().unwrap();
+    assert!(a.locks().unwrap().is_empty());
+}

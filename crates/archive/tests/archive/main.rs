@@ -1,0 +1,13 @@
+//! Integration tests of strongroom-archive: one binary, one module per concern.
+
+mod common;
+mod corruption;
+mod crash;
+mod faults;
+mod files;
+mod inputs;
+mod keys;
+mod locks;
+mod plaintext;
+mod prune;
+mod roundtrip;
