@@ -5,7 +5,7 @@ use serde::Serialize;
 
 /// What the engine is and what it is doing, for the dashboard and `strongroom --version`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct EngineStatus {
     /// The engine crate's version (the app and the CLI ship in step with it).
