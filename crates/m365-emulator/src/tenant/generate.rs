@@ -1,0 +1,876 @@
+//! Deterministic tenant generation: the same seed gives the same users, folders and MIME bytes.
+//!
+//! Users cycle through every kind (see `KIND_CYCLE`). Messages mix plain text, HTML,
+//! multipart/alternative, inline images, attachments and replies in threads, with non-ASCII
+//! names, subjects and bodies; sizes follow a long-tailed distribution (most mail is a few KB,
+//! about one in eight messages carries attachments, a few reach several MB).
+
+use super::message::{self, MimeSource, Recipient};
+use super::mime::{self, MimeMessage, Part};
+use super::{Mailbox, Message, Tenant, User, UserKind, PLAN_EXCHANGE, SKU_E3, SKU_POWER_BI};
+use crate::identity::roles;
+use crate::tenant::{Application, ChangeLog, ServicePrincipal};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, RngCore, SeedableRng};
+
+/// User kinds by index: user 0 is the Global Admin; eight consecutive users cover every kind.
+pub const KIND_CYCLE: [UserKind; 10] = [
+    UserKind::Licensed,
+    UserKind::Licensed,
+    UserKind::Shared,
+    UserKind::Unlicensed,
+    UserKind::Room,
+    UserKind::Licensed,
+    UserKind::Disabled,
+    UserKind::NoMailbox,
+    UserKind::Licensed,
+    UserKind::Licensed,
+];
+
+const FIRST: [&str; 24] = [
+    "Adele",
+    "Alex",
+    "Megan",
+    "Lynne",
+    "Diego",
+    "Zoë",
+    "Jürgen",
+    "Søren",
+    "François",
+    "Małgorzata",
+    "Yūki",
+    "Chloé",
+    "Åsa",
+    "José",
+    "Björn",
+    "Mei",
+    "Olumide",
+    "Priya",
+    "Isaiah",
+    "Nestor",
+    "Grady",
+    "Lee",
+    "Miriam",
+    "Pradeep",
+];
+const LAST: [&str; 20] = [
+    "Vance",
+    "Wilber",
+    "Bowen",
+    "Robbins",
+    "Siciliani",
+    "Müller",
+    "Øster",
+    "Lefèvre",
+    "Wójcik",
+    "Tanaka",
+    "Dupré",
+    "Ångström",
+    "García",
+    "Sørensen",
+    "Chen",
+    "Adeyemi",
+    "Patel",
+    "Langer",
+    "Archambault",
+    "Gupta",
+];
+const SHARED: [&str; 5] = ["Support Desk", "Billing", "Info", "Recrutement", "Empfang"];
+const ROOMS: [&str; 5] = [
+    "Conf Room Adams",
+    "Conf Room Baker",
+    "Salle Cézanne",
+    "Raum Dürer",
+    "Conf Room Stevens",
+];
+const EXTERNAL: [(&str, &str); 6] = [
+    ("Fabrikam Billing", "billing@fabrikam.com"),
+    ("Northwind Traders", "orders@northwindtraders.com"),
+    ("Tailspin Toys", "news@tailspintoys.com"),
+    ("Wide World Importers", "sales@wideworldimporters.com"),
+    ("Société Générale Événements", "evenements@example.fr"),
+    ("山田 太郎", "t.yamada@example.jp"),
+];
+const TOPICS: [&str; 16] = [
+    "Quarterly budget review",
+    "Press conference",
+    "Holiday hours update",
+    "Contract renewal",
+    "Invoice 2024-{n}",
+    "Team offsite planning",
+    "Réunion budgétaire",
+    "Größenordnung der Anfrage",
+    "Café meeting ☕",
+    "日本出張の件",
+    "Security training reminder",
+    "Candidate interview feedback",
+    "Weekly digest #{n}",
+    "Shipment delayed",
+    "Board deck draft v{n}",
+    "Lunch on Friday?",
+];
+const SENTENCES: [&str; 16] = [
+    "Please find the latest figures below and let me know if anything looks off.",
+    "We arranged to have the press gather at 2pm outside the main entrance.",
+    "Can we move the review to Thursday morning?",
+    "The vendor confirmed the delivery window for next week.",
+    "I have attached the signed copy for your records.",
+    "Thanks for the quick turnaround on this.",
+    "Bitte schicken Sie mir die Unterlagen bis Freitag.",
+    "Merci de confirmer votre présence à la réunion de lundi.",
+    "Los números del trimestre están en la hoja adjunta.",
+    "会議の資料を添付しました。ご確認ください。",
+    "Let's keep the scope small and revisit in the next sprint.",
+    "The client asked for a revised quote including support hours.",
+    "Reminder: expense reports are due at the end of the month.",
+    "I'll be out of office until Monday; Lynne is covering.",
+    "Our numbers for Q3 came in 4% above forecast — great work, everyone.",
+    "Could you double-check the shipping address on the order?",
+];
+/// (name stem, content type, magic bytes)
+const ATTACHMENT_KINDS: [(&str, &str, &[u8]); 6] = [
+    ("report.pdf", "application/pdf", b"%PDF-1.7\n"),
+    (
+        "Budget.xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        b"PK\x03\x04",
+    ),
+    (
+        "Contract.docx",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        b"PK\x03\x04",
+    ),
+    ("photos.zip", "application/zip", b"PK\x03\x04"),
+    ("scan.png", "image/png", b"\x89PNG\r\n\x1a\n"),
+    ("Übersicht.pdf", "application/pdf", b"%PDF-1.5\n"),
+];
+
+/// The shape of a generated message body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Plain,
+    Html,
+    Alternative,
+    /// multipart/related: HTML with an inline image referenced by cid.
+    InlineImage,
+}
+
+/// Everything needed to rebuild a generated message's MIME byte for byte.
+#[derive(Debug, Clone)]
+pub struct MessageRecipe {
+    pub seed: u64,
+    pub from: Recipient,
+    pub to: Vec<Recipient>,
+    pub cc: Vec<Recipient>,
+    pub date: DateTime<Utc>,
+    pub subject: String,
+    pub message_id: String,
+    /// Message-ID this replies to (thread), if any.
+    pub in_reply_to: Option<String>,
+    pub shape: Shape,
+    pub paragraphs: usize,
+    /// (file name, content type, size in bytes)
+    pub attachments: Vec<(String, String, usize)>,
+    pub importance: &'static str,
+}
+
+impl MessageRecipe {
+    pub fn build(&self) -> Vec<u8> {
+        let mut rng = StdRng::seed_from_u64(self.seed);
+        let mut text = String::new();
+        for _ in 0..self.paragraphs {
+            let n = rng.gen_range(2..6);
+            let para: Vec<&str> = (0..n)
+                .map(|_| SENTENCES[rng.gen_range(0..SENTENCES.len())])
+                .collect();
+            text.push_str(&para.join(" "));
+            text.push_str("\n\n");
+        }
+        text.push_str(&format!("Regards,\n{}\n", self.from.name));
+        let html_of = |t: &str| {
+            let paras: String = t
+                .split("\n\n")
+                .filter(|p| !p.is_empty())
+                .map(|p| format!("<p>{}</p>\r\n", escape_html(p).replace('\n', "<br>")))
+                .collect();
+            format!("<html>\r\n<head>\r\n<meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\">\r\n</head>\r\n<body dir=\"ltr\">\r\n{paras}</body>\r\n</html>\r\n")
+        };
+        let boundary = |tag: &str| format!("_{tag}_{:016x}_", self.seed);
+        let mut body = match self.shape {
+            Shape::Plain => Part::text(&text, "plain"),
+            Shape::Html => Part::text(&html_of(&text), "html"),
+            Shape::Alternative => Part::Multi {
+                subtype: "alternative",
+                boundary: boundary("000"),
+                parts: vec![
+                    Part::text(&text, "plain"),
+                    Part::text(&html_of(&text), "html"),
+                ],
+            },
+            Shape::InlineImage => {
+                let cid = format!("image001.png@{:08x}", self.seed as u32);
+                let html = html_of(&text).replace(
+                    "</body>",
+                    &format!("<img src=\"cid:{cid}\" width=\"120\" height=\"40\"></body>"),
+                );
+                let image = fill(
+                    &mut rng,
+                    b"\x89PNG\r\n\x1a\n",
+                    rng_size(self.seed, 2_000, 40_000),
+                );
+                Part::Multi {
+                    subtype: "related",
+                    boundary: boundary("004"),
+                    parts: vec![
+                        Part::Multi {
+                            subtype: "alternative",
+                            boundary: boundary("005"),
+                            parts: vec![Part::text(&text, "plain"), Part::text(&html, "html")],
+                        },
+                        Part::attachment("image001.png", "image/png", image, Some(&cid)),
+                    ],
+                }
+            }
+        };
+        if !self.attachments.is_empty() {
+            let mut parts = vec![body];
+            for (name, ctype, size) in &self.attachments {
+                let magic = ATTACHMENT_KINDS
+                    .iter()
+                    .find(|k| k.1 == ctype)
+                    .map(|k| k.2)
+                    .unwrap_or(b"");
+                parts.push(Part::attachment(
+                    name,
+                    ctype,
+                    fill(&mut rng, magic, *size),
+                    None,
+                ));
+            }
+            body = Part::Multi {
+                subtype: "mixed",
+                boundary: boundary("010"),
+                parts,
+            };
+        }
+        let list = |rs: &[Recipient]| {
+            rs.iter()
+                .map(|r| mime::mailbox(&r.name, &r.address))
+                .collect::<Vec<_>>()
+                .join(",\r\n\t")
+        };
+        let mut headers = vec![
+            (
+                "From".to_string(),
+                mime::mailbox(&self.from.name, &self.from.address),
+            ),
+            ("To".to_string(), list(&self.to)),
+        ];
+        if !self.cc.is_empty() {
+            headers.push(("CC".into(), list(&self.cc)));
+        }
+        headers.push(("Subject".into(), mime::encode_word(&self.subject)));
+        headers.push((
+            "Thread-Topic".into(),
+            mime::encode_word(self.subject.trim_start_matches("RE: ")),
+        ));
+        headers.push((
+            "Date".into(),
+            self.date.format("%a, %d %b %Y %H:%M:%S +0000").to_string(),
+        ));
+        headers.push(("Message-ID".into(), self.message_id.clone()));
+        if let Some(parent) = &self.in_reply_to {
+            headers.push(("In-Reply-To".into(), parent.clone()));
+            headers.push(("References".into(), parent.clone()));
+        }
+        if self.importance != "normal" {
+            headers.push(("Importance".into(), self.importance.to_string()));
+        }
+        headers.push(("Content-Language".into(), "en-US".into()));
+        headers.push((
+            "X-MS-Has-Attach".into(),
+            if self.attachments.is_empty() {
+                String::new()
+            } else {
+                "yes".into()
+            },
+        ));
+        MimeMessage { headers, body }.to_bytes()
+    }
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn rng_size(seed: u64, min: usize, max: usize) -> usize {
+    StdRng::seed_from_u64(seed ^ 0x5EED).gen_range(min..max)
+}
+
+/// Incompressible bytes behind a file-type signature, like real documents.
+fn fill(rng: &mut StdRng, magic: &[u8], size: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; size.max(magic.len())];
+    rng.fill_bytes(&mut bytes);
+    bytes[..magic.len()].copy_from_slice(magic);
+    bytes
+}
+
+/// Attachment size: long-tailed, median around 100 KB, rarely several MB.
+fn attachment_size(rng: &mut StdRng) -> usize {
+    match rng.gen_range(0..100) {
+        0..=59 => rng.gen_range(8_000..200_000),
+        60..=89 => rng.gen_range(200_000..1_500_000),
+        90..=98 => rng.gen_range(1_500_000..5_000_000),
+        _ => rng.gen_range(5_000_000..9_000_000),
+    }
+}
+
+fn uuid_from(rng: &mut StdRng) -> String {
+    let mut b = [0u8; 16];
+    rng.fill_bytes(&mut b);
+    uuid::Builder::from_random_bytes(b).into_uuid().to_string()
+}
+
+fn ascii_fold(s: &str) -> String {
+    s.chars()
+        .filter_map(|c| {
+            let folded = match c {
+                'à'..='å' => 'a',
+                'Å' => 'a',
+                'ç' => 'c',
+                'è'..='ë' => 'e',
+                'ì'..='ï' => 'i',
+                'ł' => 'l',
+                'ñ' => 'n',
+                'ò'..='ö' | 'ø' | 'Ø' => 'o',
+                'ù'..='ü' | 'ū' => 'u',
+                'ß' => 's',
+                c if c.is_ascii_alphanumeric() => c.to_ascii_lowercase(),
+                _ => return None,
+            };
+            Some(folded)
+        })
+        .collect()
+}
+
+/// Where the emulator's tenant clock starts: generated mail is dated before this instant.
+pub fn epoch() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+/// The default app registration every tenant has (its credentials are in the ready line).
+pub fn default_app(rng: &mut StdRng) -> (Application, ServicePrincipal) {
+    let app_id = uuid_from(rng);
+    let secret: String = (0..40)
+        .map(|_| {
+            const CHARS: &[u8] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789~._-";
+            CHARS[rng.gen_range(0..CHARS.len())] as char
+        })
+        .collect();
+    let app = Application {
+        id: uuid_from(rng),
+        app_id: app_id.clone(),
+        display_name: "Strongroom".into(),
+        secrets: vec![secret],
+        certificates: Vec::new(),
+        public_redirect_uris: vec!["http://localhost".into(), "http://127.0.0.1".into()],
+        web_redirect_uris: Vec::new(),
+        required_roles: roles::DEFAULT_APP_ROLES
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
+    };
+    let sp = ServicePrincipal {
+        id: uuid_from(rng),
+        app_id,
+        display_name: "Strongroom".into(),
+        roles: roles::DEFAULT_APP_ROLES
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
+        assignments: Vec::new(),
+        consented_scopes: Vec::new(),
+    };
+    (app, sp)
+}
+
+/// Generates the whole tenant for `users` users with `messages` messages per mailbox.
+pub fn tenant(seed: u64, users: usize, messages: usize) -> Tenant {
+    tenant_in(seed, "contoso.onmicrosoft.com", users, messages)
+}
+
+/// As `tenant`, with another primary domain.
+pub fn tenant_in(seed: u64, domain: &str, users: usize, messages: usize) -> Tenant {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let id = uuid_from(&mut rng);
+    let domain = domain.to_string();
+    let (app, sp) = default_app(&mut rng);
+    let graph_sp = ServicePrincipal {
+        id: uuid_from(&mut rng),
+        app_id: roles::GRAPH_APP_ID.into(),
+        display_name: "Microsoft Graph".into(),
+        roles: Vec::new(),
+        assignments: Vec::new(),
+        consented_scopes: Vec::new(),
+    };
+    let mut tenant = Tenant {
+        id,
+        domain: domain.clone(),
+        display_name: "Contoso".into(),
+        users: Vec::new(),
+        apps: vec![app],
+        service_principals: vec![sp, graph_sp],
+        seq: 0,
+        user_log: ChangeLog::default(),
+    };
+    for i in 0..users {
+        let kind = KIND_CYCLE[i % KIND_CYCLE.len()];
+        let user = new_user(&mut rng, i, kind, &domain, &mut tenant.seq);
+        tenant.users.push(user);
+        tenant.seq += 1;
+        let seq = tenant.seq;
+        tenant.users[i].seq = seq;
+        tenant
+            .user_log
+            .record(seq, super::Change::Upsert(tenant.users[i].id.clone()));
+    }
+    let people: Vec<Recipient> = tenant
+        .users
+        .iter()
+        .filter(|u| u.kind == UserKind::Licensed)
+        .map(|u| Recipient {
+            name: u.display_name.clone(),
+            address: u.user_principal_name.clone(),
+        })
+        .collect();
+    for i in 0..tenant.users.len() {
+        let owner = Recipient {
+            name: tenant.users[i].display_name.clone(),
+            address: tenant.users[i].user_principal_name.clone(),
+        };
+        let mut seq = tenant.seq;
+        if let Some(mailbox) = tenant.users[i].mailbox.as_mut() {
+            let mut mrng =
+                StdRng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
+            fill_mailbox(&mut mrng, mailbox, &owner, &people, messages, &mut seq);
+        }
+        tenant.seq = seq;
+    }
+    tenant
+}
+
+fn new_user(rng: &mut StdRng, i: usize, kind: UserKind, domain: &str, seq: &mut u64) -> User {
+    let first = FIRST[rng.gen_range(0..FIRST.len())];
+    let last = LAST[rng.gen_range(0..LAST.len())];
+    let (display, given, surname, local) = match kind {
+        _ if i == 0 => (
+            "MOD Administrator".to_string(),
+            Some("MOD".to_string()),
+            Some("Administrator".to_string()),
+            "admin".to_string(),
+        ),
+        UserKind::Shared => {
+            let name = SHARED[(i / 10) % SHARED.len()];
+            (
+                name.to_string(),
+                None,
+                None,
+                format!("{}{}", ascii_fold(name), i),
+            )
+        }
+        UserKind::Room => {
+            let name = ROOMS[(i / 10) % ROOMS.len()];
+            (
+                name.to_string(),
+                None,
+                None,
+                format!("{}{}", ascii_fold(name), i),
+            )
+        }
+        _ => (
+            format!("{first} {last}"),
+            Some(first.to_string()),
+            Some(last.to_string()),
+            format!("{}.{}{}", ascii_fold(first), ascii_fold(last), i),
+        ),
+    };
+    let licenses = match kind {
+        UserKind::Licensed | UserKind::Disabled => vec![SKU_E3.to_string()],
+        UserKind::NoMailbox => vec![SKU_POWER_BI.to_string()],
+        _ => Vec::new(),
+    };
+    let password: String = format!(
+        "Pw-{}-{:06}!",
+        ascii_fold(first),
+        rng.gen_range(0..1_000_000)
+    );
+    let salt = rng.next_u32();
+    let id = uuid_from(rng);
+    let mailbox = kind
+        .has_mailbox()
+        .then(|| Mailbox::new(kind.purpose(), salt, seq));
+    let person = !matches!(kind, UserKind::Shared | UserKind::Room);
+    User {
+        id,
+        user_principal_name: format!("{local}@{domain}"),
+        display_name: display,
+        given_name: given,
+        surname,
+        job_title: person.then(|| {
+            [
+                "Sales Manager",
+                "Accountant",
+                "Developer",
+                "Directeur commercial",
+                "Office Manager",
+            ][i % 5]
+                .to_string()
+        }),
+        mobile_phone: person.then(|| format!("+1 425 555 {:04}", rng.gen_range(0..10_000))),
+        office_location: person
+            .then(|| ["18/2111", "131/1104", "Paris", "Berlin"][i % 4].to_string()),
+        business_phones: if person {
+            vec![format!("+1 425 555 {:04}", rng.gen_range(0..10_000))]
+        } else {
+            Vec::new()
+        },
+        preferred_language: person.then(|| "en-US".to_string()),
+        account_enabled: matches!(
+            kind,
+            UserKind::Licensed | UserKind::Unlicensed | UserKind::NoMailbox
+        ),
+        kind,
+        licenses,
+        password,
+        is_global_admin: i == 0,
+        mailbox,
+        seq: 0,
+    }
+}
+
+/// Exchange service plan id, for assignedPlans.
+pub fn exchange_plan() -> &'static str {
+    PLAN_EXCHANGE
+}
+
+const USER_FOLDERS: [&str; 10] = [
+    "Projects",
+    "Clients",
+    "Receipts",
+    "Newsletters",
+    "Team",
+    "Travel",
+    "Équipe",
+    "Rechnungen",
+    "Legal",
+    "Hiring",
+];
+
+pub fn fill_mailbox(
+    rng: &mut StdRng,
+    mb: &mut Mailbox,
+    owner: &Recipient,
+    people: &[Recipient],
+    count: usize,
+    seq: &mut u64,
+) {
+    // Folder tree: nested user folders under Inbox and Archive, a hidden one, a search folder.
+    let mut targets: Vec<(String, u32)> = Vec::new();
+    let inbox = mb.folder("inbox").map(|f| f.id.clone()).unwrap_or_default();
+    let archive = mb
+        .folder("archive")
+        .map(|f| f.id.clone())
+        .unwrap_or_default();
+    let sent = mb
+        .folder("sentitems")
+        .map(|f| f.id.clone())
+        .unwrap_or_default();
+    let deleted = mb
+        .folder("deleteditems")
+        .map(|f| f.id.clone())
+        .unwrap_or_default();
+    let drafts = mb
+        .folder("drafts")
+        .map(|f| f.id.clone())
+        .unwrap_or_default();
+    let history = mb
+        .folder("conversationhistory")
+        .map(|f| f.id.clone())
+        .unwrap_or_default();
+    targets.push((inbox.clone(), 45));
+    targets.push((sent.clone(), 18));
+    targets.push((archive.clone(), 8));
+    targets.push((deleted.clone(), 4));
+    for _ in 0..rng.gen_range(2..5) {
+        let name = USER_FOLDERS[rng.gen_range(0..USER_FOLDERS.len())];
+        let Ok(top) = mb.create_folder(&inbox, name, false, seq) else {
+            continue;
+        };
+        targets.push((top.clone(), 5));
+        if rng.gen_bool(0.6) {
+            let year = format!("{}", rng.gen_range(2022..2026));
+            if let Ok(sub) = mb.create_folder(&top, &year, false, seq) {
+                targets.push((sub.clone(), 3));
+                if rng.gen_bool(0.5) {
+                    if let Ok(q) = mb.create_folder(&sub, "Q1", false, seq) {
+                        targets.push((q, 2));
+                    }
+                }
+            }
+        }
+    }
+    if let Ok(y) = mb.create_folder(&archive, "2023", false, seq) {
+        targets.push((y, 4));
+    }
+    if let Ok(hidden) = mb.create_folder(&history, "Team Chat", true, seq) {
+        targets.push((hidden, 2));
+    }
+    if let Ok(search) = mb.create_folder(&inbox, "Weekly digests", false, seq) {
+        if let Some(f) = mb.folder_mut(&search) {
+            f.search_query = Some("contains(subject, 'weekly digest')".into());
+        }
+    }
+    let total_weight: u32 = targets.iter().map(|t| t.1).sum();
+    let start = epoch() - Duration::days(3 * 365);
+    let mut thread_ids: Vec<(String, String)> = Vec::new();
+    let mut dates: Vec<i64> = (0..count)
+        .map(|_| rng.gen_range(0..3 * 365 * 86_400))
+        .collect();
+    dates.sort_unstable();
+    for (n, offset) in dates.into_iter().enumerate() {
+        let mut pick = rng.gen_range(0..total_weight.max(1));
+        let mut folder = inbox.clone();
+        for (id, w) in &targets {
+            if pick < *w {
+                folder = id.clone();
+                break;
+            }
+            pick -= w;
+        }
+        if n % 17 == 16 {
+            folder = drafts.clone();
+        }
+        let outgoing = folder == sent || folder == drafts;
+        let other = if rng.gen_bool(0.6) && !people.is_empty() {
+            people[rng.gen_range(0..people.len())].clone()
+        } else {
+            let (name, address) = EXTERNAL[rng.gen_range(0..EXTERNAL.len())];
+            Recipient {
+                name: name.into(),
+                address: address.into(),
+            }
+        };
+        let (from, to) = if outgoing {
+            (owner.clone(), other)
+        } else {
+            (other, owner.clone())
+        };
+        let reply = !thread_ids.is_empty() && rng.gen_bool(0.3);
+        let (subject, in_reply_to) = if reply {
+            let (s, id) = thread_ids[rng.gen_range(0..thread_ids.len())].clone();
+            (format!("RE: {}", s.trim_start_matches("RE: ")), Some(id))
+        } else {
+            let topic = TOPICS[rng.gen_range(0..TOPICS.len())]
+                .replace("{n}", &rng.gen_range(1..400).to_string());
+            (topic, None)
+        };
+        let shape = match rng.gen_range(0..100) {
+            0..=29 => Shape::Plain,
+            30..=54 => Shape::Html,
+            55..=89 => Shape::Alternative,
+            _ => Shape::InlineImage,
+        };
+        let attachments = if rng.gen_range(0..100) < 13 {
+            (0..rng.gen_range(1..4))
+                .map(|_| {
+                    let (name, ctype, _) =
+                        ATTACHMENT_KINDS[rng.gen_range(0..ATTACHMENT_KINDS.len())];
+                    (name.to_string(), ctype.to_string(), attachment_size(rng))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let cc = if rng.gen_bool(0.2) && !people.is_empty() {
+            vec![people[rng.gen_range(0..people.len())].clone()]
+        } else {
+            Vec::new()
+        };
+        let date = start + Duration::seconds(offset);
+        let message_id = format!(
+            "<{:016X}{:04}@{}.prod.outlook.com>",
+            rng.next_u64(),
+            n,
+            "MWHPR22MB1007"
+        );
+        let recipe = MessageRecipe {
+            seed: rng.next_u64(),
+            from,
+            to: vec![to],
+            cc,
+            date,
+            subject: subject.clone(),
+            message_id: message_id.clone(),
+            in_reply_to,
+            shape,
+            paragraphs: rng.gen_range(1..8),
+            attachments,
+            importance: ["normal", "normal", "normal", "normal", "high", "low"]
+                [rng.gen_range(0..6)],
+        };
+        thread_ids.push((subject, message_id));
+        let is_read = rng.gen_bool(0.7);
+        let is_draft = folder == drafts;
+        let flagged = rng.gen_bool(0.05);
+        let message = message_from_recipe(recipe, date, is_read, is_draft, flagged);
+        mb.insert_message(message, &folder, seq);
+    }
+}
+
+fn message_from_recipe(
+    recipe: MessageRecipe,
+    received: DateTime<Utc>,
+    is_read: bool,
+    is_draft: bool,
+    flagged: bool,
+) -> Message {
+    let bytes = recipe.build();
+    let mut m = from_mime_facts(&bytes, received);
+    m.is_read = is_read;
+    m.is_draft = is_draft;
+    if flagged {
+        m.flag_status = "flagged".into();
+    }
+    m.mime = MimeSource::Generated(Box::new(recipe));
+    m
+}
+
+/// A message as Exchange stores delivered MIME (ids are assigned by `Mailbox::insert_message`).
+pub fn from_mime_facts(bytes: &[u8], received: DateTime<Utc>) -> Message {
+    let facts = message::facts_from_mime(bytes);
+    let conversation_id = {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(facts.thread_root.as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(&digest[..18])
+    };
+    Message {
+        num: 0,
+        rest_id: String::new(),
+        immutable_id: String::new(),
+        folder_id: String::new(),
+        change_count: 0,
+        created_seq: 0,
+        created: received,
+        last_modified: received,
+        received,
+        sent: facts.sent.or(Some(received)),
+        is_read: true,
+        is_draft: false,
+        importance: facts.importance,
+        flag_status: "notFlagged".into(),
+        categories: Vec::new(),
+        subject: facts.subject,
+        from: facts.from,
+        to: facts.to,
+        cc: facts.cc,
+        bcc: facts.bcc,
+        reply_to: facts.reply_to,
+        internet_message_id: facts.internet_message_id,
+        conversation_id,
+        body_preview: facts.body_preview,
+        body: None,
+        headers: facts.headers,
+        attachments: facts
+            .attachments
+            .into_iter()
+            .map(
+                |(name, content_type, size, is_inline, content_id)| super::AttachmentMeta {
+                    id: String::new(),
+                    name,
+                    content_type,
+                    size,
+                    is_inline,
+                    content_id,
+                    last_modified: received,
+                    bytes: None,
+                },
+            )
+            .collect(),
+        mime: MimeSource::Stored(bytes::Bytes::copy_from_slice(bytes)),
+        size: bytes.len() as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_bytes() {
+        let a = tenant(7, 3, 10);
+        let b = tenant(7, 3, 10);
+        let ma = a.users[0].mailbox.as_ref().unwrap();
+        let mb = b.users[0].mailbox.as_ref().unwrap();
+        assert_eq!(a.id, b.id);
+        for (x, y) in ma.messages.values().zip(mb.messages.values()) {
+            assert_eq!(x.rest_id, y.rest_id);
+            assert_eq!(x.mime_bytes(), y.mime_bytes());
+            assert_eq!(x.size, x.mime_bytes().len() as u64);
+        }
+        assert_ne!(tenant(8, 3, 10).id, a.id);
+    }
+
+    #[test]
+    fn every_kind_appears_in_eight_users() {
+        let t = tenant(1, 8, 0);
+        for kind in [
+            UserKind::Licensed,
+            UserKind::Unlicensed,
+            UserKind::Shared,
+            UserKind::Room,
+            UserKind::NoMailbox,
+            UserKind::Disabled,
+        ] {
+            assert!(t.users.iter().any(|u| u.kind == kind), "{kind:?} missing");
+        }
+        assert!(t.users.iter().filter(|u| u.mailbox.is_some()).all(|u| u
+            .mailbox
+            .as_ref()
+            .unwrap()
+            .folders
+            .iter()
+            .any(|f| f.is_hidden)));
+    }
+
+    #[test]
+    fn messages_have_realistic_variety() {
+        let t = tenant(3, 2, 200);
+        let mb = t.users[0].mailbox.as_ref().unwrap();
+        let with_attachments = mb.messages.values().filter(|m| m.has_attachments()).count();
+        let inline = mb
+            .messages
+            .values()
+            .filter(|m| m.attachments.iter().any(|a| a.is_inline))
+            .count();
+        let threads = mb
+            .messages
+            .values()
+            .filter(|m| m.subject.starts_with("RE: "))
+            .count();
+        let non_ascii = mb
+            .messages
+            .values()
+            .filter(|m| !m.subject.is_ascii())
+            .count();
+        assert!(with_attachments > 5 && inline > 5 && threads > 10 && non_ascii > 5);
+        let sizes: Vec<u64> = mb.messages.values().map(|m| m.size).collect();
+        assert!(sizes.iter().any(|&s| s < 10_000) && sizes.iter().any(|&s| s > 200_000));
+    }
+}

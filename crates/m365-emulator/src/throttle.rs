@@ -1,0 +1,185 @@
+//! Outlook's throttling, evaluated per (app id, mailbox): at most `concurrency_limit` requests
+//! in flight (429 ApplicationThrottled "MailboxConcurrency") and a sliding-window request
+//! budget (429 TooManyRequests). Retry-After is fractional, as Graph sends it.
+//!
+//! Rejected requests do not consume budget, so a client that waits exactly Retry-After gets
+//! through; a client that ignores it keeps getting 429s.
+
+use crate::config::Throttle;
+use crate::error::GraphError;
+use axum::http::StatusCode;
+use rand::Rng as _;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+#[derive(Debug, Default)]
+struct Lane {
+    in_flight: usize,
+    /// Admission times (ms) inside the current window.
+    window: VecDeque<i64>,
+}
+
+#[derive(Debug)]
+struct State {
+    mode: Throttle,
+    concurrency: usize,
+    lanes: HashMap<(String, String), Lane>,
+}
+
+#[derive(Debug)]
+pub struct Throttler {
+    state: Mutex<State>,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Refusal {
+    Concurrency { retry_after: f64 },
+    Budget { retry_after: f64 },
+}
+
+impl Refusal {
+    pub fn to_error(self) -> GraphError {
+        match self {
+            Refusal::Concurrency { retry_after } => GraphError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "ApplicationThrottled",
+                "Application is over its MailboxConcurrency limit.",
+            )
+            .without_inner()
+            .retry_after(retry_after),
+            Refusal::Budget { retry_after } => too_many_requests(retry_after),
+        }
+    }
+}
+
+/// The generic 429 body from Graph's throttling documentation.
+pub fn too_many_requests(retry_after: f64) -> GraphError {
+    let mut e = GraphError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TooManyRequests",
+        "Please retry again later.",
+    )
+    .retry_after(retry_after);
+    e.inner_extra = vec![
+        ("code", "429".into()),
+        ("message", "Please retry after".into()),
+        ("status", "429".into()),
+    ];
+    e
+}
+
+impl Throttler {
+    pub fn new(mode: Throttle, concurrency: usize) -> Self {
+        Throttler {
+            state: Mutex::new(State {
+                mode,
+                concurrency: concurrency.max(1),
+                lanes: HashMap::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set(&self, mode: Throttle, concurrency: usize) {
+        let mut s = self.lock();
+        s.mode = mode;
+        s.concurrency = concurrency.max(1);
+        s.lanes.clear();
+    }
+
+    pub fn mode(&self) -> (Throttle, usize) {
+        let s = self.lock();
+        (s.mode, s.concurrency)
+    }
+
+    /// Admits a request at `now_ms` or says how long to wait. On success the caller must call
+    /// `release` when the response is finished.
+    pub fn admit(&self, app: &str, mailbox: &str, now_ms: i64) -> Result<bool, Refusal> {
+        let mut s = self.lock();
+        let Some((requests, per)) = s.mode.budget() else {
+            return Ok(false);
+        };
+        let limit = s.concurrency;
+        let lane = s
+            .lanes
+            .entry((app.to_string(), mailbox.to_string()))
+            .or_default();
+        if lane.in_flight >= limit {
+            let retry_after = rand::thread_rng().gen_range(0.2..1.0);
+            return Err(Refusal::Concurrency { retry_after });
+        }
+        let per_ms = per.as_millis() as i64;
+        while lane.window.front().is_some_and(|&t| t <= now_ms - per_ms) {
+            lane.window.pop_front();
+        }
+        if lane.window.len() >= requests as usize {
+            let oldest = lane.window.front().copied().unwrap_or(now_ms);
+            let retry_after = ((oldest + per_ms - now_ms) as f64 / 1000.0).max(0.001);
+            return Err(Refusal::Budget { retry_after });
+        }
+        lane.window.push_back(now_ms);
+        lane.in_flight += 1;
+        Ok(true)
+    }
+
+    pub fn release(&self, app: &str, mailbox: &str) {
+        let mut s = self.lock();
+        if let Some(lane) = s.lanes.get_mut(&(app.to_string(), mailbox.to_string())) {
+            lane.in_flight = lane.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn concurrency_limit_then_release() {
+        let t = Throttler::new(Throttle::Realistic, 2);
+        assert_eq!(t.admit("a", "m", 0), Ok(true));
+        assert_eq!(t.admit("a", "m", 0), Ok(true));
+        assert!(matches!(
+            t.admit("a", "m", 0),
+            Err(Refusal::Concurrency { .. })
+        ));
+        // Another app or mailbox is a separate lane.
+        assert_eq!(t.admit("b", "m", 0), Ok(true));
+        assert_eq!(t.admit("a", "n", 0), Ok(true));
+        t.release("a", "m");
+        assert_eq!(t.admit("a", "m", 0), Ok(true));
+    }
+
+    #[test]
+    fn budget_refuses_until_the_window_slides() {
+        let t = Throttler::new(
+            Throttle::Scaled {
+                requests: 3,
+                per: Duration::from_secs(1),
+            },
+            10,
+        );
+        for ms in [0, 100, 200] {
+            assert_eq!(t.admit("a", "m", ms), Ok(true));
+            t.release("a", "m");
+        }
+        match t.admit("a", "m", 300) {
+            Err(Refusal::Budget { retry_after }) => assert!((retry_after - 0.7).abs() < 1e-9),
+            other => panic!("expected budget refusal, got {other:?}"),
+        }
+        assert_eq!(t.admit("a", "m", 1000), Ok(true));
+    }
+
+    #[test]
+    fn off_admits_everything() {
+        let t = Throttler::new(Throttle::Off, 1);
+        for _ in 0..100 {
+            assert_eq!(t.admit("a", "m", 0), Ok(false));
+        }
+    }
+}
