@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo bench -p strongroom-archive --bench ingest -- [--quick] [--messages N] [--eml DIR]
+//!                                                    [--distinct-attachments]
 //! ```
 //!
 //! Without `--eml` it generates a realistic corpus: MIME messages with Exchange-style
@@ -26,6 +27,8 @@ const PASSWORD: &str = "benchmark passphrase";
 
 struct Args {
     quick: bool,
+    /// No attachment is shared between sent messages (only per-recipient copies remain).
+    distinct: bool,
     messages: usize,
     eml: Option<PathBuf>,
 }
@@ -33,6 +36,7 @@ struct Args {
 fn args() -> Args {
     let mut a = Args {
         quick: false,
+        distinct: false,
         messages: 0,
         eml: None,
     };
@@ -40,6 +44,7 @@ fn args() -> Args {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--quick" => a.quick = true,
+            "--distinct-attachments" => a.distinct = true,
             "--messages" => a.messages = it.next().and_then(|n| n.parse().ok()).unwrap_or(0),
             "--eml" => a.eml = it.next().map(PathBuf::from),
             _ => {} // `cargo bench` adds `--bench`.
@@ -538,11 +543,20 @@ fn base64_decode_canonical(text: &str) -> Option<Vec<u8>> {
 
 /// Writes the corpus: one sent message is delivered to each recipient's Inbox (with its own
 /// Received and Exchange headers) and kept in the sender's Sent Items.
-fn generate(dir: &Path, sends: usize) -> (usize, u64) {
+fn generate(dir: &Path, sends: usize, distinct: bool) -> (usize, u64) {
     let mut rng = StdRng::seed_from_u64(2026);
-    // One distinct file per four messages; popular ones (a newsletter, a price list) are
-    // attached again and again.
-    let pool = attachment_pool(&mut rng, (sends / 4).max(10));
+    // By default one distinct file per four messages, and popular ones (a newsletter, a
+    // price list) are attached again and again. With `distinct`, every attachment of every
+    // sent message is different.
+    let pool = attachment_pool(
+        &mut rng,
+        if distinct {
+            sends * 3
+        } else {
+            (sends / 4).max(10)
+        },
+    );
+    let mut next_distinct = 0;
     let people: Vec<(String, String)> = (0..40)
         .map(|i| {
             let f = FIRST[i % FIRST.len()];
@@ -583,7 +597,14 @@ fn generate(dir: &Path, sends: usize) -> (usize, u64) {
         );
         let attachments: Vec<&Attachment> = if rng.gen_bool(0.35) {
             (0..rng.gen_range(1..4))
-                .map(|_| &pool[(pool.len() as f64 * rng.gen::<f64>().powi(2)) as usize])
+                .map(|_| {
+                    if distinct {
+                        next_distinct += 1;
+                        &pool[next_distinct - 1]
+                    } else {
+                        &pool[(pool.len() as f64 * rng.gen::<f64>().powi(2)) as usize]
+                    }
+                })
                 .collect()
         } else {
             vec![]
@@ -841,7 +862,7 @@ fn main() {
         None => {
             let dir = scratch.path().join("eml");
             let started = Instant::now();
-            let (files, bytes) = generate(&dir, args.messages);
+            let (files, bytes) = generate(&dir, args.messages, args.distinct);
             eprintln!(
                 "generated {files} .eml files, {:.1} MB, in {:.1} s",
                 bytes as f64 / 1e6,
@@ -852,8 +873,13 @@ fn main() {
     };
     let mb = input as f64 / 1e6;
     println!(
-        "input: {files} .eml files, {mb:.1} MB ({})",
-        if args.quick { "quick" } else { "full" }
+        "input: {files} .eml files, {mb:.1} MB ({}{})",
+        if args.quick { "quick" } else { "full" },
+        if args.distinct {
+            ", distinct attachments"
+        } else {
+            ""
+        }
     );
     println!(
         "{:<12} {:>9} {:>10} {:>11} {:>12} {:>11}",

@@ -16,12 +16,15 @@ cargo fuzz build --release
 for target in $(cargo fuzz list); do
     [ "$target" = seeds ] && continue
     echo "== fuzzing $target for ${secs}s"
+    log="target/fuzz-$target.log"
+    status=0
     cargo fuzz run --release "$target" "corpus/$target" -- \
-        -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 2>&1 |
-        grep -E "^(==|#[0-9]+.*DONE|stat::number_of_executed_units|INFO: Running|SUMMARY|ERROR|thread)" || true
-    # grep hides libFuzzer's progress noise; the exit status must come from cargo fuzz.
-    if [ "${PIPESTATUS[0]}" -ne 0 ]; then
-        echo "fuzz target $target failed; see crates/archive/fuzz/artifacts/$target" >&2
+        -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1 || status=$?
+    # Show the summary, not libFuzzer's progress noise.
+    grep -E "^(#[0-9]+.*DONE|stat::number_of_executed_units)" "$log" || true
+    if [ "$status" -ne 0 ]; then
+        tail -n 60 "$log" >&2
+        echo "fuzz target $target failed; reproducer in crates/archive/fuzz/artifacts/$target" >&2
         exit 1
     fi
 done

@@ -65,3 +65,18 @@ pub use prune::{Prune, PrunePlan, PruneReport};
 pub use snapshot::Snapshot;
 pub use verify::{Finding, ReadData, VerifyOptions};
 pub use writer::{WriteStats, Writer};
+
+#[cfg(test)]
+mod tests {
+    /// The engine moves these across threads (a search index needs `Send + Sync` files).
+    #[test]
+    fn handles_are_thread_safe() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<crate::Archive>();
+        send_sync::<crate::EncryptedFile>();
+        send_sync::<crate::FileWriter>();
+        send::<crate::Writer>();
+        send::<crate::Prune>();
+    }
+}

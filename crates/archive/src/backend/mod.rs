@@ -36,7 +36,7 @@ pub enum FileKind {
 /// (fsync), then visible under its final name (rename), then the rename durable (fsync
 /// dir). The name is given at commit because content-addressed files are named by the hash
 /// of what was written. Dropping it without committing discards it.
-pub trait PendingFile: Write + Send {
+pub trait PendingFile: Write + Send + Sync {
     /// Makes the file durable and visible as `name`, replacing any file of that name.
     fn commit(self: Box<Self>, name: &str) -> io::Result<()>;
 }
