@@ -185,6 +185,7 @@ pub(crate) struct LockGuard {
     name: String,
     mode: LockMode,
     created_ms: i64,
+    heartbeat_ms: std::sync::atomic::AtomicI64,
     released: bool,
 }
 
@@ -220,6 +221,7 @@ impl LockGuard {
             name: name.clone(),
             mode,
             created_ms: now,
+            heartbeat_ms: now.into(),
             released: false,
         };
         for other in list(&*backend, &*clock, stale_after_ms)? {
@@ -239,14 +241,27 @@ impl LockGuard {
 
     /// Rewrites the lock with a fresh heartbeat so others do not think it stale.
     pub fn refresh(&self) -> Result<()> {
+        let now = self.clock.now_ms();
         let bytes = encode(
             self.mode,
             std::process::id(),
             &hostname(),
             self.created_ms,
-            self.clock.now_ms(),
+            now,
         );
         self.backend.write(FileKind::Lock, &self.name, &bytes)?;
+        self.heartbeat_ms
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Refreshes when a third of the stale limit has passed since the last heartbeat, so a
+    /// long write or prune never looks stale to others.
+    pub fn refresh_if_due(&self, stale_after_ms: i64) -> Result<()> {
+        let last = self.heartbeat_ms.load(std::sync::atomic::Ordering::Relaxed);
+        if self.clock.now_ms().saturating_sub(last) >= stale_after_ms / 3 {
+            self.refresh()?;
+        }
         Ok(())
     }
 

@@ -87,8 +87,11 @@ impl Archive {
         let lock = self.lock(LockMode::Exclusive)?;
         let inner = &self.inner;
         let disk = load_disk_index(self)?;
-        if let Some((id, reason)) = disk.unreadable.first() {
-            return Err(Error::corrupt(format!("index {id}"), leak(reason)));
+        if let Some((id, _)) = disk.unreadable.first() {
+            return Err(Error::corrupt(
+                format!("index {id}"),
+                "unreadable; run verify",
+            ));
         }
         let keep_set: HashSet<SnapshotId> = keep.iter().copied().collect();
         let mut all: Vec<SnapshotId> = list_ids(self, FileKind::Snapshot)?;
@@ -169,11 +172,6 @@ impl Archive {
     }
 }
 
-/// Error reasons are `&'static str`; an index's reason is dynamic, so name it generically.
-fn leak(_reason: &str) -> &'static str {
-    "unreadable; run verify"
-}
-
 impl Prune {
     /// What `execute` will do.
     pub fn plan(&self) -> &PrunePlan {
@@ -197,6 +195,8 @@ impl Prune {
         let mut new_packs: Vec<IndexedPack> = Vec::new();
         let mut writer: Option<PackWriter> = None;
         for (id, loc) in self.live.iter().filter(|(_, l)| repack.contains(&l.pack)) {
+            self.lock
+                .refresh_if_due(inner.options.stale_lock_after_ms)?;
             let data = self.archive.read_location(loc)?;
             if writer.is_none() {
                 writer = Some(PackWriter::new(

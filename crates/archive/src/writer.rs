@@ -119,6 +119,8 @@ impl Writer {
     }
 
     fn put(&mut self, kind: BlobKind, data: &[u8]) -> Result<BlobId> {
+        self.lock
+            .refresh_if_due(self.archive.inner.options.stale_lock_after_ms)?;
         let id = blob_id(&self.archive.inner.keys.blob_id, data);
         if self.has_blob(&id) {
             self.stats.blobs_deduplicated += 1;

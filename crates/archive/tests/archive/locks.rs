@@ -58,3 +58,29 @@ fn stale_lock_is_reported_then_taken_over() {
     a.writer().unwrap().finish().unwrap();
     assert!(a.locks().unwrap().is_empty());
 }
+
+#[test]
+fn long_writes_keep_their_lock_fresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let a = Archive::init(
+        local(dir.path()),
+        PASS,
+        strongroom_archive::KdfParams::insecure_for_tests(),
+        options(33, clock.clone()),
+    )
+    .unwrap();
+    let mut w = a.writer().unwrap();
+    // 25 minutes of putting blobs without a flush, in 1-minute steps.
+    for i in 0..25 {
+        clock.advance(60_000);
+        w.put_blob(BlobKind::Data, &bytes(i, 1000)).unwrap();
+    }
+    clock.advance(10 * 60_000);
+    // 35 minutes after the lock was taken it is still fresh, so nobody takes over.
+    let locks = a.locks().unwrap();
+    assert_eq!(locks.len(), 1);
+    assert!(!locks[0].stale, "{locks:?}");
+    assert!(matches!(a.writer(), Err(Error::Locked(_))));
+    w.finish().unwrap();
+}
