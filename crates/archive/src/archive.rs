@@ -371,15 +371,17 @@ impl Archive {
         })
     }
 
-    /// Reads a blob's plaintext, checking it against its id.
+    /// Reads a blob's plaintext, checking it against its id. A blob not in the loaded
+    /// index triggers one reload first (another process may have written it).
     pub fn read_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
-        let loc = self
-            .inner
-            .index
-            .read()
-            .expect("index lock")
-            .get(id)
-            .ok_or_else(|| Error::BlobNotFound(id.to_hex()))?;
+        let find = || self.inner.index.read().expect("index lock").get(id);
+        let loc = match find() {
+            Some(loc) => loc,
+            None => {
+                self.reload_index()?;
+                find().ok_or_else(|| Error::BlobNotFound(id.to_hex()))?
+            }
+        };
         self.read_location(&loc)
     }
 
@@ -412,9 +414,11 @@ impl Archive {
         Ok(n)
     }
 
-    /// All readable snapshots, oldest first. Unreadable ones are skipped (and reported by
-    /// `verify`).
+    /// All readable snapshots, oldest first, reloading the index so that their blobs read.
+    /// Unreadable ones are skipped (and reported by `verify`).
     pub fn snapshots(&self) -> Result<Vec<Snapshot>> {
+        // Snapshots written since we opened reach blobs of index files we have not loaded.
+        self.reload_index()?;
         let mut out = Vec::new();
         for name in self.inner.backend.list(FileKind::Snapshot)? {
             let Ok(id) = name.parse::<SnapshotId>() else {

@@ -13,11 +13,9 @@ use crate::id::{BlobId, IndexId, PackId, SnapshotId};
 use crate::index::{seal_index, Index, IndexedPack, Location};
 use crate::lock::{LockGuard, LockMode};
 use crate::pack::PackWriter;
+use crate::repair::PACKS_PER_INDEX_FILE;
 use crate::verify::{list_ids, load_disk_index};
 use crate::walk::walk;
-
-/// Index files written by prune hold at most this many packs each.
-const PACKS_PER_INDEX_FILE: usize = 1024;
 
 /// What a prune will do.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

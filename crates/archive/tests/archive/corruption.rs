@@ -157,3 +157,27 @@ fn sampled_read_data_reads_some_packs() {
     assert!(count(&some) >= 1, "at least one pack is sampled");
     assert!(count(&some) < count(&all));
 }
+
+#[test]
+fn rebuild_index_repairs_a_destroyed_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = init(dir.path(), 58);
+    let (s1, c1) = write_snapshot(&archive, 1, 20);
+    let (s2, c2) = write_snapshot(&archive, 2, 20);
+    for p in all_files(&dir.path().join("index")) {
+        flip(&p, 50);
+    }
+    let archive = open(dir.path(), 59);
+    assert!(archive
+        .read_blob(&archive.load_snapshot(&s1).unwrap().root)
+        .is_err());
+    assert!(damage(&archive)
+        .iter()
+        .any(|f| matches!(f, Finding::IndexUnreadable { .. })));
+    let report = archive.rebuild_index().unwrap();
+    assert_eq!(report.packs_indexed, pack_files(dir.path()).len());
+    assert!(report.packs_unreadable.is_empty());
+    assert!(verify_all(&archive).is_empty());
+    assert_snapshot(&archive, &s1, &c1);
+    assert_snapshot(&open(dir.path(), 60), &s2, &c2);
+}
