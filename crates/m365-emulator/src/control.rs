@@ -509,6 +509,7 @@ pub fn register_app(shared: &Shared, spec: &AppSpec) -> Result<AppCredentials, E
         },
         web_redirect_uris: Vec::new(),
         required_roles: spec.roles.clone(),
+        mailbox_scope: None,
     });
     t.service_principals.push(ServicePrincipal {
         id: creds.service_principal_id.clone(),
@@ -519,6 +520,43 @@ pub fn register_app(shared: &Shared, spec: &AppSpec) -> Result<AppCredentials, E
         consented_scopes: Vec::new(),
     });
     Ok(creds)
+}
+
+/// Marks a mailbox as over quota: delta calls get 403 ErrorQuotaExceeded, reads still work.
+pub fn set_mailbox_full(shared: &Shared, user: &str, full: bool) -> Result<(), EmulatorError> {
+    with_mailbox(shared, user, |mb, _| {
+        mb.full = full;
+        Ok(())
+    })
+}
+
+/// An application access policy: the app may open only these mailboxes (ids or addresses);
+/// `None` removes the policy. Other mailboxes answer 403 "Access to OData is disabled.".
+pub fn set_access_policy(
+    shared: &Shared,
+    client_id: &str,
+    mailboxes: Option<&[String]>,
+) -> Result<(), EmulatorError> {
+    let mut t = shared.tenant_mut();
+    let scope = match mailboxes {
+        Some(list) => Some(
+            list.iter()
+                .map(|m| {
+                    t.user(m)
+                        .map(|u| u.id.clone())
+                        .ok_or(EmulatorError::NotFound("user"))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        None => None,
+    };
+    let app = t
+        .apps
+        .iter_mut()
+        .find(|a| a.app_id.eq_ignore_ascii_case(client_id))
+        .ok_or(EmulatorError::NotFound("app"))?;
+    app.mailbox_scope = scope;
+    Ok(())
 }
 
 /// Revokes every refresh token (as a password reset does): AADSTS50173 afterwards.
@@ -603,6 +641,8 @@ pub fn router() -> Router<AppState> {
         .route("/faults", post(http_faults))
         .route("/faults/schedule", post(http_schedule))
         .route("/apps", post(http_register_app))
+        .route("/apps/{client_id}/access-policy", post(http_access_policy))
+        .route("/users/{user}/quota", post(http_quota))
         .route(
             "/refresh-tokens/revoke",
             post(|State(s): State<AppState>| async move {
@@ -815,6 +855,34 @@ fn one() -> usize {
 
 async fn http_schedule(State(s): State<AppState>, Json(r): Json<ScheduleRequest>) -> Reply {
     s.faults.schedule(r.fault, r.count);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct QuotaRequest {
+    full: bool,
+}
+
+async fn http_quota(
+    State(s): State<AppState>,
+    Path(user): Path<String>,
+    Json(q): Json<QuotaRequest>,
+) -> Reply {
+    set_mailbox_full(&s, &user, q.full)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct AccessPolicyRequest {
+    mailboxes: Option<Vec<String>>,
+}
+
+async fn http_access_policy(
+    State(s): State<AppState>,
+    Path(client_id): Path<String>,
+    Json(r): Json<AccessPolicyRequest>,
+) -> Reply {
+    set_access_policy(&s, &client_id, r.mailboxes.as_deref())?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -173,6 +173,11 @@ impl Emulator {
         control::snapshot(&self.shared, true)
     }
 
+    /// The same copy without MIME (cheap for large tenants; what `GET /_emulator/tenant` serves).
+    pub fn tenant_metadata(&self) -> TenantSnapshot {
+        control::snapshot(&self.shared, false)
+    }
+
     /// Request counters (the same data as `GET /_emulator/counters`).
     pub fn counters(&self) -> CounterSnapshot {
         self.shared.counters.snapshot()
@@ -275,6 +280,20 @@ impl Emulator {
     /// Registers an app with exactly `spec.roles` (and optionally a certificate).
     pub fn register_app(&self, spec: &AppSpec) -> Result<AppCredentials, EmulatorError> {
         control::register_app(&self.shared, spec)
+    }
+
+    /// Over quota: delta calls get 403 ErrorQuotaExceeded, reads still work.
+    pub fn set_mailbox_full(&self, user: &str, full: bool) -> Result<(), EmulatorError> {
+        control::set_mailbox_full(&self.shared, user, full)
+    }
+
+    /// Restricts an app to these mailboxes (an application access policy); `None` lifts it.
+    pub fn set_access_policy(
+        &self,
+        client_id: &str,
+        mailboxes: Option<&[String]>,
+    ) -> Result<(), EmulatorError> {
+        control::set_access_policy(&self.shared, client_id, mailboxes)
     }
 
     pub fn revoke_refresh_tokens(&self) {

@@ -2,6 +2,9 @@
 //! in flight (429 ApplicationThrottled "MailboxConcurrency") and a sliding-window request
 //! budget (429 TooManyRequests). Retry-After is fractional, as Graph sends it.
 //!
+//! Uploads (POST, PUT, PATCH bodies) are limited to 150 MB per 5 minutes per (app, mailbox):
+//! 429 ApplicationThrottled "IncomingBytes".
+//!
 //! Rejected requests do not consume budget, so a client that waits exactly Retry-After gets
 //! through; a client that ignores it keeps getting 429s.
 
@@ -12,11 +15,17 @@ use rand::Rng as _;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
+/// Outlook's upload limit per (app, mailbox).
+pub const INCOMING_BYTES: u64 = 150 * 1024 * 1024;
+pub const INCOMING_WINDOW_MS: i64 = 5 * 60 * 1000;
+
 #[derive(Debug, Default)]
 struct Lane {
     in_flight: usize,
     /// Admission times (ms) inside the current window.
     window: VecDeque<i64>,
+    /// (time ms, bytes) of uploads inside the last five minutes.
+    incoming: VecDeque<(i64, u64)>,
 }
 
 #[derive(Debug)]
@@ -36,6 +45,7 @@ pub struct Throttler {
 pub enum Refusal {
     Concurrency { retry_after: f64 },
     Budget { retry_after: f64 },
+    IncomingBytes { retry_after: f64 },
 }
 
 impl Refusal {
@@ -49,6 +59,13 @@ impl Refusal {
             .without_inner()
             .retry_after(retry_after),
             Refusal::Budget { retry_after } => too_many_requests(retry_after),
+            Refusal::IncomingBytes { retry_after } => GraphError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "ApplicationThrottled",
+                "Application is over its IncomingBytes limit.",
+            )
+            .without_inner()
+            .retry_after(retry_after),
         }
     }
 }
@@ -98,7 +115,13 @@ impl Throttler {
 
     /// Admits a request at `now_ms` or says how long to wait. On success the caller must call
     /// `release` when the response is finished.
-    pub fn admit(&self, app: &str, mailbox: &str, now_ms: i64) -> Result<bool, Refusal> {
+    pub fn admit(
+        &self,
+        app: &str,
+        mailbox: &str,
+        incoming_bytes: u64,
+        now_ms: i64,
+    ) -> Result<bool, Refusal> {
         let mut s = self.lock();
         let Some((requests, per)) = s.mode.budget() else {
             return Ok(false);
@@ -121,6 +144,22 @@ impl Throttler {
             let retry_after = ((oldest + per_ms - now_ms) as f64 / 1000.0).max(0.001);
             return Err(Refusal::Budget { retry_after });
         }
+        while lane
+            .incoming
+            .front()
+            .is_some_and(|&(t, _)| t <= now_ms - INCOMING_WINDOW_MS)
+        {
+            lane.incoming.pop_front();
+        }
+        let uploaded: u64 = lane.incoming.iter().map(|&(_, b)| b).sum();
+        if incoming_bytes > 0 && uploaded + incoming_bytes > INCOMING_BYTES {
+            let oldest = lane.incoming.front().map(|&(t, _)| t).unwrap_or(now_ms);
+            let retry_after = ((oldest + INCOMING_WINDOW_MS - now_ms) as f64 / 1000.0).max(0.001);
+            return Err(Refusal::IncomingBytes { retry_after });
+        }
+        if incoming_bytes > 0 {
+            lane.incoming.push_back((now_ms, incoming_bytes));
+        }
         lane.window.push_back(now_ms);
         lane.in_flight += 1;
         Ok(true)
@@ -142,17 +181,17 @@ mod tests {
     #[test]
     fn concurrency_limit_then_release() {
         let t = Throttler::new(Throttle::Realistic, 2);
-        assert_eq!(t.admit("a", "m", 0), Ok(true));
-        assert_eq!(t.admit("a", "m", 0), Ok(true));
+        assert_eq!(t.admit("a", "m", 0, 0), Ok(true));
+        assert_eq!(t.admit("a", "m", 0, 0), Ok(true));
         assert!(matches!(
-            t.admit("a", "m", 0),
+            t.admit("a", "m", 0, 0),
             Err(Refusal::Concurrency { .. })
         ));
         // Another app or mailbox is a separate lane.
-        assert_eq!(t.admit("b", "m", 0), Ok(true));
-        assert_eq!(t.admit("a", "n", 0), Ok(true));
+        assert_eq!(t.admit("b", "m", 0, 0), Ok(true));
+        assert_eq!(t.admit("a", "n", 0, 0), Ok(true));
         t.release("a", "m");
-        assert_eq!(t.admit("a", "m", 0), Ok(true));
+        assert_eq!(t.admit("a", "m", 0, 0), Ok(true));
     }
 
     #[test]
@@ -165,21 +204,42 @@ mod tests {
             10,
         );
         for ms in [0, 100, 200] {
-            assert_eq!(t.admit("a", "m", ms), Ok(true));
+            assert_eq!(t.admit("a", "m", 0, ms), Ok(true));
             t.release("a", "m");
         }
-        match t.admit("a", "m", 300) {
+        match t.admit("a", "m", 0, 300) {
             Err(Refusal::Budget { retry_after }) => assert!((retry_after - 0.7).abs() < 1e-9),
             other => panic!("expected budget refusal, got {other:?}"),
         }
-        assert_eq!(t.admit("a", "m", 1000), Ok(true));
+        assert_eq!(t.admit("a", "m", 0, 1000), Ok(true));
+    }
+
+    #[test]
+    fn uploads_over_150_mb_in_five_minutes_are_refused() {
+        let t = Throttler::new(Throttle::Realistic, 4);
+        let chunk = 4 * 1024 * 1024;
+        for i in 0..37 {
+            assert_eq!(t.admit("a", "m", chunk, i), Ok(true), "chunk {i}");
+            t.release("a", "m");
+        }
+        assert!(matches!(
+            t.admit("a", "m", chunk, 100),
+            Err(Refusal::IncomingBytes { .. })
+        ));
+        assert_eq!(
+            t.admit("a", "m", 0, 100),
+            Ok(true),
+            "reads are not limited by upload volume"
+        );
+        t.release("a", "m");
+        assert_eq!(t.admit("a", "m", chunk, INCOMING_WINDOW_MS + 1), Ok(true));
     }
 
     #[test]
     fn off_admits_everything() {
         let t = Throttler::new(Throttle::Off, 1);
         for _ in 0..100 {
-            assert_eq!(t.admit("a", "m", 0), Ok(false));
+            assert_eq!(t.admit("a", "m", 0, 0), Ok(false));
         }
     }
 }

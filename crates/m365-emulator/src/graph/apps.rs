@@ -137,6 +137,7 @@ pub async fn create_application(
         public_redirect_uris: strings(&v["publicClient"]["redirectUris"]),
         web_redirect_uris: strings(&v["web"]["redirectUris"]),
         required_roles,
+        mailbox_scope: None,
     };
     let out = application_json(&ctx, &app);
     shared.tenant_mut().apps.push(app);

@@ -355,67 +355,74 @@ pub async fn messages_delta(
     Query(q): QueryMap,
 ) -> Result<Response, GraphError> {
     ctx.require(roles::READ_MAIL_BASIC)?;
-    let mut t = shared.tenant_mut();
-    let (user_id, mb, _) = super::mailbox_mut(&mut t, &ctx, &user_of(&p))?;
-    let folder_key = p.get("folder").cloned().unwrap_or_default();
-    let folder = mb.folder(&folder_key).ok_or_else(|| {
-        GraphError::new(
-            StatusCode::NOT_FOUND,
-            "ErrorSyncFolderNotFound",
-            "The sync folder was not found.",
-        )
-    })?;
-    let folder_id = folder.id.clone();
-    let highest = folder.generation;
-    let current_seq = folder
-        .log
-        .range(0, u64::MAX)
-        .last()
-        .map(|(s, _)| s)
-        .unwrap_or(0);
-    let state = if let Some(token) = q.get("$skiptoken") {
-        let s: DeltaState = decode_token(token).ok_or_else(|| sync_state_not_found(0, highest))?;
-        if s.generation + KEPT_GENERATIONS <= highest {
-            return Err(sync_state_not_found(s.generation, highest));
+    // Starting a round bumps the folder's generation (write lock); the page is built under a
+    // read lock so other mailboxes' requests are not held up.
+    let (user_id, folder_id, state) = {
+        let mut t = shared.tenant_mut();
+        let (user_id, mb, _) = super::mailbox_mut(&mut t, &ctx, &user_of(&p))?;
+        if mb.full {
+            return Err(quota_exceeded());
         }
-        s
-    } else if let Some(token) = q.get("$deltatoken") {
-        let s: DeltaState = decode_token(token).ok_or_else(|| sync_state_not_found(0, highest))?;
-        if s.folder != folder_id || s.generation + KEPT_GENERATIONS <= highest {
-            return Err(sync_state_not_found(s.generation, highest));
-        }
-        let generation = new_generation(mb, &folder_id);
-        DeltaState {
-            after: s.after,
-            upto: current_seq,
-            cursor: s.after,
-            generation,
-            ..s
-        }
-    } else {
-        let selected = select(&q, &MESSAGE_PROPERTIES, "message")?;
-        let change_type = q.get("changeType").cloned();
-        let remaining = q
-            .get("$top")
-            .map(|v| {
-                v.parse::<usize>()
-                    .map_err(|_| GraphError::bad_request("Invalid $top"))
-            })
-            .transpose()?;
-        let received_since = received_filter(&q)?;
-        let generation = new_generation(mb, &folder_id);
-        DeltaState {
-            folder: folder_id.clone(),
-            after: 0,
-            upto: current_seq,
-            cursor: 0,
-            generation,
-            select: selected,
-            change_type,
-            remaining,
-            received_since,
-        }
+        let folder_key = p.get("folder").cloned().unwrap_or_default();
+        let folder = mb.folder(&folder_key).ok_or_else(|| {
+            GraphError::new(
+                StatusCode::NOT_FOUND,
+                "ErrorSyncFolderNotFound",
+                "The sync folder was not found.",
+            )
+        })?;
+        let folder_id = folder.id.clone();
+        let highest = folder.generation;
+        let current_seq = folder.log.last_seq();
+        let state = if let Some(token) = q.get("$skiptoken") {
+            let s: DeltaState =
+                decode_token(token).ok_or_else(|| sync_state_not_found(0, highest))?;
+            if s.generation + KEPT_GENERATIONS <= highest {
+                return Err(sync_state_not_found(s.generation, highest));
+            }
+            s
+        } else if let Some(token) = q.get("$deltatoken") {
+            let s: DeltaState =
+                decode_token(token).ok_or_else(|| sync_state_not_found(0, highest))?;
+            if s.folder != folder_id || s.generation + KEPT_GENERATIONS <= highest {
+                return Err(sync_state_not_found(s.generation, highest));
+            }
+            let generation = new_generation(mb, &folder_id);
+            DeltaState {
+                after: s.after,
+                upto: current_seq,
+                cursor: s.after,
+                generation,
+                ..s
+            }
+        } else {
+            let selected = select(&q, &MESSAGE_PROPERTIES, "message")?;
+            let change_type = q.get("changeType").cloned();
+            let remaining = q
+                .get("$top")
+                .map(|v| {
+                    v.parse::<usize>()
+                        .map_err(|_| GraphError::bad_request("Invalid $top"))
+                })
+                .transpose()?;
+            let received_since = received_filter(&q)?;
+            let generation = new_generation(mb, &folder_id);
+            DeltaState {
+                folder: folder_id.clone(),
+                after: 0,
+                upto: current_seq,
+                cursor: 0,
+                generation,
+                select: selected,
+                change_type,
+                remaining,
+                received_since,
+            }
+        };
+        (user_id, folder_id, state)
     };
+    let t = shared.tenant();
+    let (_, mb) = super::mailbox(&t, &ctx, &user_of(&p))?;
     let page_size = ctx.max_page_size.unwrap_or(10).clamp(1, 1000);
     let folder = mb
         .folder(&folder_id)
@@ -504,6 +511,15 @@ pub async fn messages_delta(
     ))
 }
 
+/// Delta writes sync state into the mailbox, so a full mailbox refuses delta (plain reads work).
+fn quota_exceeded() -> GraphError {
+    GraphError::new(
+        StatusCode::FORBIDDEN,
+        "ErrorQuotaExceeded",
+        "The mailbox has exceeded its quota; the sync state cannot be saved.",
+    )
+}
+
 /// Starts a new sync round for a folder: bumps its generation and returns it.
 fn new_generation(mb: &mut Mailbox, folder_id: &str) -> u64 {
     match mb.folder_mut(folder_id) {
@@ -524,13 +540,11 @@ pub async fn folders_delta(
     ctx.require(roles::READ_MAIL_BASIC)?;
     let mut t = shared.tenant_mut();
     let (user_id, mb, _) = super::mailbox_mut(&mut t, &ctx, &user_of(&p))?;
+    if mb.full {
+        return Err(quota_exceeded());
+    }
     let highest = mb.folder_generation;
-    let current_seq = mb
-        .folder_log
-        .range(0, u64::MAX)
-        .last()
-        .map(|(s, _)| s)
-        .unwrap_or(0);
+    let current_seq = mb.folder_log.last_seq();
     let state = if let Some(token) = q.get("$skiptoken") {
         let s: DeltaState = decode_token(token).ok_or_else(|| sync_state_not_found(0, highest))?;
         if s.generation + KEPT_GENERATIONS <= highest {
@@ -626,6 +640,66 @@ pub async fn folders_delta(
     ))
 }
 
+/// One comparison of a message-list `$filter`.
+#[derive(Debug)]
+enum MessageClause {
+    IsRead(bool),
+    Received(std::cmp::Ordering, bool, i64),
+    HasAttachments(bool),
+}
+
+impl MessageClause {
+    fn matches(&self, m: &Message) -> bool {
+        match self {
+            MessageClause::IsRead(v) => m.is_read == *v,
+            MessageClause::HasAttachments(v) => m.has_attachments() == *v,
+            MessageClause::Received(ordering, or_equal, t) => {
+                let c = m.received.timestamp().cmp(t);
+                c == *ordering || (*or_equal && c == std::cmp::Ordering::Equal)
+            }
+        }
+    }
+}
+
+/// `$filter` for message lists: `and` of `isRead eq`, `hasAttachments eq`, and
+/// `receivedDateTime ge|gt|le|lt` comparisons.
+fn message_filter(filter: &str) -> Result<Vec<MessageClause>, GraphError> {
+    let invalid = || GraphError::bad_request(format!("Invalid filter clause: {filter}"));
+    filter
+        .split(" and ")
+        .map(|clause| {
+            let parts: Vec<&str> = clause.split_whitespace().collect();
+            let [prop, op, value] = parts.as_slice() else {
+                return Err(invalid());
+            };
+            match (*prop, *op) {
+                ("isRead", "eq") => value
+                    .parse()
+                    .map(MessageClause::IsRead)
+                    .map_err(|_| invalid()),
+                ("hasAttachments", "eq") => value
+                    .parse()
+                    .map(MessageClause::HasAttachments)
+                    .map_err(|_| invalid()),
+                ("receivedDateTime", op) => {
+                    let t = chrono::DateTime::parse_from_rfc3339(value)
+                        .map_err(|_| invalid())?
+                        .timestamp();
+                    let (ordering, or_equal) = match op {
+                        "ge" => (std::cmp::Ordering::Greater, true),
+                        "gt" => (std::cmp::Ordering::Greater, false),
+                        "le" => (std::cmp::Ordering::Less, true),
+                        "lt" => (std::cmp::Ordering::Less, false),
+                        _ => return Err(invalid()),
+                    };
+                    Ok(MessageClause::Received(ordering, or_equal, t))
+                }
+                _ => Err(invalid()),
+            }
+        })
+        .collect()
+}
+
 fn list_messages(
     ctx: &Ctx,
     user_id: &str,
@@ -636,11 +710,27 @@ fn list_messages(
     let selected = select(q, &MESSAGE_PROPERTIES, "message")?;
     let page = top(q, 10, 1000)?;
     let skip: usize = q.get("$skip").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let filter = q
+        .get("$filter")
+        .map(|f| message_filter(f))
+        .transpose()?
+        .unwrap_or_default();
     let mut all: Vec<&Message> = match folder {
         Some(f) => mb.folder_messages(&f.id).collect(),
         None => mb.messages.values().collect(),
     };
+    all.retain(|m| filter.iter().all(|clause| clause.matches(m)));
     all.sort_by(|a, b| b.received.cmp(&a.received).then(b.num.cmp(&a.num)));
+    match q.get("$orderby").map(|o| o.trim().to_ascii_lowercase()) {
+        None => {}
+        Some(o) if o == "receiveddatetime desc" => {}
+        Some(o) if o == "receiveddatetime asc" || o == "receiveddatetime" => all.reverse(),
+        Some(o) => {
+            return Err(GraphError::bad_request(format!(
+                "The $orderby '{o}' is not supported by the emulator."
+            )))
+        }
+    }
     let value: Vec<Value> = all
         .iter()
         .skip(skip)
@@ -653,8 +743,11 @@ fn list_messages(
     };
     let next = (skip + page < all.len()).then(|| {
         let mut link = format!("{}/{path}?$top={page}&$skip={}", ctx.base, skip + page);
-        if let Some(s) = q.get("$select") {
-            link.push_str(&format!("&$select={s}"));
+        for key in ["$select", "$filter", "$orderby"] {
+            if let Some(v) = q.get(key) {
+                let encoded: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
+                link.push_str(&format!("&{key}={encoded}"));
+            }
         }
         link
     });

@@ -91,11 +91,15 @@ impl Ctx {
     }
 
     /// The user a path segment names (`me` is the signed-in user).
-    pub fn user_segment<'a>(&'a self, segment: &'a str) -> &'a str {
+    pub fn user_segment<'a>(&'a self, segment: &'a str) -> Result<&'a str, GraphError> {
         if segment.eq_ignore_ascii_case("me") {
-            self.principal.user_id.as_deref().unwrap_or("me")
+            self.principal.user_id.as_deref().ok_or_else(|| {
+                GraphError::bad_request(
+                    "/me request is only valid with delegated authentication flow.",
+                )
+            })
         } else {
-            segment
+            Ok(segment)
         }
     }
 }
@@ -457,17 +461,44 @@ async fn handle(
             }
         }
     }
+    if let Some(m) = &mailbox {
+        let denied = principal.user_id.is_none()
+            && shared
+                .tenant()
+                .app(&principal.app_id)
+                .and_then(|a| a.mailbox_scope.as_ref())
+                .is_some_and(|scope| !scope.contains(m));
+        if denied {
+            return GraphError::new(
+                StatusCode::FORBIDDEN,
+                "ErrorAccessDenied",
+                "Access to OData is disabled.",
+            )
+            .into_response();
+        }
+    }
+    let incoming = if matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
+        req.headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    } else {
+        0
+    };
     let admitted = match &mailbox {
-        Some(m) => match shared
-            .throttle
-            .admit(&principal.app_id, m, shared.clock.unix_ms())
-        {
-            Ok(admitted) => admitted,
-            Err(refusal) => {
-                shared.counters.throttled(Some(m));
-                return refusal.to_error().into_response();
+        Some(m) => {
+            match shared
+                .throttle
+                .admit(&principal.app_id, m, incoming, shared.clock.unix_ms())
+            {
+                Ok(admitted) => admitted,
+                Err(refusal) => {
+                    shared.counters.throttled(Some(m));
+                    return refusal.to_error().into_response();
+                }
             }
-        },
+        }
         None => false,
     };
     if let Some(m) = &mailbox {
@@ -623,7 +654,7 @@ pub fn mailbox<'a>(
     ctx: &Ctx,
     segment: &str,
 ) -> Result<(&'a User, &'a Mailbox), GraphError> {
-    let who = ctx.user_segment(segment);
+    let who = ctx.user_segment(segment)?;
     let user = tenant.user(who).ok_or_else(|| {
         GraphError::new(
             StatusCode::NOT_FOUND,
@@ -641,7 +672,7 @@ pub fn mailbox_mut<'a>(
     ctx: &Ctx,
     segment: &str,
 ) -> Result<(String, &'a mut Mailbox, &'a mut u64), GraphError> {
-    let who = ctx.user_segment(segment).to_string();
+    let who = ctx.user_segment(segment)?.to_string();
     let index = tenant.user_index(&who).ok_or_else(|| {
         GraphError::new(
             StatusCode::NOT_FOUND,

@@ -287,7 +287,7 @@ pub async fn get_user(
     let segment = path
         .and_then(|Path(p)| p.get("user").cloned())
         .unwrap_or_else(|| "me".into());
-    let who = ctx.user_segment(&segment).to_string();
+    let who = ctx.user_segment(&segment)?.to_string();
     if ctx.principal.user_id.as_deref() != Some(who.as_str()) {
         ctx.require_directory(roles::READ_USERS)?;
     }

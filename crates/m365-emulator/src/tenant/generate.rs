@@ -385,6 +385,7 @@ pub fn default_app(rng: &mut StdRng) -> (Application, ServicePrincipal) {
             .iter()
             .map(|r| r.to_string())
             .collect(),
+        mailbox_scope: None,
     };
     let sp = ServicePrincipal {
         id: uuid_from(rng),
@@ -449,19 +450,47 @@ pub fn tenant_in(seed: u64, domain: &str, users: usize, messages: usize) -> Tena
             address: u.user_principal_name.clone(),
         })
         .collect();
-    for i in 0..tenant.users.len() {
-        let owner = Recipient {
-            name: tenant.users[i].display_name.clone(),
-            address: tenant.users[i].user_principal_name.clone(),
-        };
-        let mut seq = tenant.seq;
-        if let Some(mailbox) = tenant.users[i].mailbox.as_mut() {
-            let mut mrng =
-                StdRng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
-            fill_mailbox(&mut mrng, mailbox, &owner, &people, messages, &mut seq);
-        }
-        tenant.seq = seq;
-    }
+    // Mailboxes are filled in parallel: each has its own seeded generator, and sequence numbers
+    // only need to be unique inside one mailbox, so every mailbox counts on from the same base.
+    let base = tenant.seq;
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let chunk = tenant.users.len().div_ceil(threads).max(1);
+    let people = &people;
+    let highest: Vec<u64> = std::thread::scope(|scope| {
+        let workers: Vec<_> = tenant
+            .users
+            .chunks_mut(chunk)
+            .enumerate()
+            .map(|(c, users)| {
+                scope.spawn(move || {
+                    let mut highest = base;
+                    for (j, user) in users.iter_mut().enumerate() {
+                        let i = (c * chunk + j) as u64;
+                        let owner = Recipient {
+                            name: user.display_name.clone(),
+                            address: user.user_principal_name.clone(),
+                        };
+                        if let Some(mailbox) = user.mailbox.as_mut() {
+                            let mut seq = base;
+                            let mut rng =
+                                StdRng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(i));
+                            fill_mailbox(&mut rng, mailbox, &owner, people, messages, &mut seq);
+                            highest = highest.max(seq);
+                        }
+                    }
+                    highest
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    tenant.seq = highest.into_iter().max().unwrap_or(base);
     tenant
 }
 

@@ -111,6 +111,11 @@ impl ChangeLog {
         self.entries.insert(seq, change);
     }
 
+    /// The newest sequence number in the log (0 when empty).
+    pub fn last_seq(&self) -> u64 {
+        self.entries.last_key_value().map(|(s, _)| *s).unwrap_or(0)
+    }
+
     /// Entries with `after < seq <= upto`, oldest first.
     pub fn range(&self, after: u64, upto: u64) -> impl Iterator<Item = (u64, &Change)> {
         let upto = upto.max(after);
@@ -156,6 +161,8 @@ pub struct Mailbox {
     /// (folder id, message number) -> (rest id, immutable id) of messages that left a folder,
     /// so delta can report `@removed` with the id the client knew.
     pub gone: HashMap<(String, u64), (String, String)>,
+    /// Over quota: delta calls cannot save sync state (403 ErrorQuotaExceeded); reads work.
+    pub full: bool,
 }
 
 /// Well-known folders: (name, display name, hidden), created in every mailbox.
@@ -187,6 +194,7 @@ impl Mailbox {
             folder_generation: 0,
             salt,
             gone: HashMap::new(),
+            full: false,
         };
         let root = mb.add_folder_raw(
             None,
@@ -532,6 +540,9 @@ pub struct Application {
     pub web_redirect_uris: Vec<String>,
     /// Application roles on Microsoft Graph the app asks for (requiredResourceAccess).
     pub required_roles: Vec<String>,
+    /// An application access policy (New-ApplicationAccessPolicy -AccessRight RestrictAccess):
+    /// the only mailboxes (user ids) the app may open; None means all.
+    pub mailbox_scope: Option<Vec<String>>,
 }
 
 /// A service principal: the app's instance in this tenant, holding granted application roles.

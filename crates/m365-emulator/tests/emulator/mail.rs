@@ -319,3 +319,74 @@ async fn immutable_ids_survive_moves_and_both_formats_resolve() {
         .await;
     assert_eq!(m["id"], immutable.as_str());
 }
+
+#[tokio::test]
+async fn message_lists_filter_and_order() {
+    let env = start(m365_emulator::Config {
+        users: 2,
+        messages_per_user: 40,
+        seed: 8,
+        ..Default::default()
+    })
+    .await;
+    let user = env.emu.tenant().users[0].clone();
+    let (all, _) = all_pages(
+        &env,
+        &format!(
+            "/users/{}/messages?$select=isRead,receivedDateTime",
+            user.id
+        ),
+        &[],
+    )
+    .await;
+    let (unread, _) = all_pages(
+        &env,
+        &format!(
+            "/users/{}/messages?$filter=isRead eq false&$select=isRead&$top=3",
+            user.id
+        ),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        unread.len(),
+        all.iter().filter(|m| m["isRead"] == false).count()
+    );
+    assert!(unread.iter().all(|m| m["isRead"] == false));
+    let (oldest_first, _) = all_pages(
+        &env,
+        &format!(
+            "/users/{}/messages?$orderby=receivedDateTime asc&$select=receivedDateTime",
+            user.id
+        ),
+        &[],
+    )
+    .await;
+    let dates: Vec<&str> = oldest_first
+        .iter()
+        .map(|m| m["receivedDateTime"].as_str().unwrap())
+        .collect();
+    assert!(dates.windows(2).all(|w| w[0] <= w[1]));
+    let (recent, _) = all_pages(
+        &env,
+        &format!(
+            "/users/{}/messages?$filter=receivedDateTime ge 2025-06-01T00:00:00Z",
+            user.id
+        ),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        recent.len(),
+        all.iter()
+            .filter(|m| m["receivedDateTime"].as_str().unwrap() >= "2025-06-01T00:00:00Z")
+            .count()
+    );
+    let (s, h, b) = env
+        .get(&format!(
+            "/users/{}/messages?$filter=contains(subject,'x')",
+            user.id
+        ))
+        .await;
+    assert_graph_error(s, &h, &b, 400, "BadRequest");
+}

@@ -176,3 +176,70 @@ async fn random_fault_rate_applies_to_a_share_of_requests() {
     assert!((35..=85).contains(&failed), "{failed} of 200");
     assert_eq!(env.emu.counters().faults, failed);
 }
+
+#[tokio::test]
+async fn full_mailboxes_refuse_delta_and_access_policies_scope_apps() {
+    let env = small().await;
+    let user = env.mailbox_user();
+    env.emu.set_mailbox_full(&user.id, true).unwrap();
+    let (s, h, b) = env
+        .get(&format!(
+            "/users/{}/mailFolders/inbox/messages/delta",
+            user.id
+        ))
+        .await;
+    assert_graph_error(s, &h, &b, 403, "ErrorQuotaExceeded");
+    let (s, h, b) = env
+        .get(&format!("/users/{}/mailFolders/delta", user.id))
+        .await;
+    assert_graph_error(s, &h, &b, 403, "ErrorQuotaExceeded");
+    assert_eq!(
+        env.get(&format!("/users/{}/mailFolders/inbox/messages", user.id))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    env.emu.set_mailbox_full(&user.id, false).unwrap();
+    assert_eq!(
+        env.get(&format!(
+            "/users/{}/mailFolders/inbox/messages/delta",
+            user.id
+        ))
+        .await
+        .0,
+        StatusCode::OK
+    );
+
+    let admin = env.emu.info().admin.username.clone();
+    let client_id = env.emu.info().client_id.clone();
+    env.emu
+        .set_access_policy(&client_id, Some(std::slice::from_ref(&admin)))
+        .unwrap();
+    let (s, h, b) = env.get(&format!("/users/{}/messages", user.id)).await;
+    assert_graph_error(s, &h, &b, 403, "ErrorAccessDenied");
+    assert_eq!(b["error"]["message"], "Access to OData is disabled.");
+    assert_eq!(
+        env.get(&format!("/users/{admin}/messages")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        env.get("/users").await.0,
+        StatusCode::OK,
+        "directory calls are not scoped"
+    );
+    let resp = env
+        .http
+        .post(format!(
+            "{}/apps/{client_id}/access-policy",
+            env.emu.info().control
+        ))
+        .json(&serde_json::json!({"mailboxes": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        env.get(&format!("/users/{}/messages", user.id)).await.0,
+        StatusCode::OK
+    );
+}

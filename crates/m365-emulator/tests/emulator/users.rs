@@ -103,6 +103,13 @@ async fn mailbox_settings_tell_mailbox_kinds_apart() {
     assert_eq!(b["value"][0]["id"], env.emu.info().tenant_id);
     let (s, h, b) = env.get("/nosuchsegment").await;
     assert_graph_error(s, &h, &b, 400, "BadRequest");
+    // /me needs a delegated token.
+    let (s, h, b) = env.get("/me/messages").await;
+    assert_graph_error(s, &h, &b, 400, "BadRequest");
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("delegated"));
 }
 
 #[tokio::test]
