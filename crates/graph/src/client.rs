@@ -75,11 +75,17 @@ pub(crate) struct Call {
     /// `$batch`).
     pub slots: u32,
     pub cost: u32,
+    /// Send no bearer token (pre-authenticated upload URLs on another host).
+    pub anonymous: bool,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) enum CallBody {
     Json(serde_json::Value),
+    /// Sent as `text/plain` (base64 MIME for message creation).
+    Text(String),
+    /// Sent as `application/octet-stream` (upload-session chunks).
+    Bytes(Bytes),
 }
 
 impl Call {
@@ -93,6 +99,7 @@ impl Call {
             body: None,
             slots: 1,
             cost: 1,
+            anonymous: false,
         }
     }
 
@@ -102,6 +109,11 @@ impl Call {
             body: Some(CallBody::Json(body)),
             ..Call::get(url, lane)
         }
+    }
+
+    pub fn with_method(mut self, method: Method) -> Call {
+        self.method = method;
+        self
     }
 
     pub fn prefer(mut self, preference: impl Into<String>) -> Call {
@@ -120,6 +132,33 @@ impl Call {
             method: Method::GET,
             ..self.clone()
         })
+    }
+}
+
+/// What to do about an error response.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// 401 InvalidAuthenticationToken, first time: get a new token and resend at once.
+    Reauthenticate,
+    /// 429/503 with Retry-After: every request to the lane waits that long.
+    Fence(Duration),
+    /// 429 without Retry-After: the lane waits a backoff delay.
+    FenceWithBackoff,
+    /// Transient server failure: this request waits a backoff delay.
+    Backoff,
+    /// Not worth retrying: the caller gets the error.
+    Fail,
+}
+
+fn next_step(error: &ServiceError, reauthenticated: bool) -> Step {
+    match (error.status, error.retry_after) {
+        (401, _) if error.code == ErrorCode::InvalidAuthenticationToken && !reauthenticated => {
+            Step::Reauthenticate
+        }
+        (429 | 503, Some(wait)) => Step::Fence(wait),
+        (429, None) => Step::FenceWithBackoff,
+        (500 | 502 | 503 | 504 | 509, _) => Step::Backoff,
+        _ => Step::Fail,
     }
 }
 
@@ -205,12 +244,13 @@ impl GraphClient {
                 .governor
                 .acquire_weighted(&call.lane, call.slots, call.cost)
                 .await;
-            let token = i.tokens.access_token().await?;
             let mut req = i
                 .http
                 .request(call.method.clone(), call.url.clone())
-                .bearer_auth(token.secret())
                 .header("client-request-id", &client_request_id);
+            if !call.anonymous {
+                req = req.bearer_auth(i.tokens.access_token().await?.secret());
+            }
             if !call.prefer.is_empty() {
                 req = req.header("Prefer", call.prefer.join(", "));
             }
@@ -219,6 +259,14 @@ impl GraphClient {
             }
             match &call.body {
                 Some(CallBody::Json(v)) => req = req.json(v),
+                Some(CallBody::Text(t)) => {
+                    req = req.header("Content-Type", "text/plain").body(t.clone());
+                }
+                Some(CallBody::Bytes(b)) => {
+                    req = req
+                        .header("Content-Type", "application/octet-stream")
+                        .body(b.clone());
+                }
                 None => {}
             }
             let next = match req.send().await {
@@ -234,26 +282,23 @@ impl GraphClient {
                         request_id = error.request_id.as_deref().unwrap_or(""),
                         "Graph request failed"
                     );
-                    match status.as_u16() {
-                        401 if error.code == ErrorCode::InvalidAuthenticationToken
-                            && !reauthenticated =>
-                        {
+                    match next_step(&error, reauthenticated) {
+                        Step::Reauthenticate => {
                             i.tokens.invalidate();
                             reauthenticated = true;
                             continue;
                         }
-                        429 | 503 if error.retry_after.is_some() => {
-                            let wait = error.retry_after.unwrap_or_default();
+                        Step::Fence(wait) => {
                             i.governor.fence(&call.lane, wait);
                             Next::Fenced(error.to_string())
                         }
-                        429 => {
+                        Step::FenceWithBackoff => {
                             // No Retry-After: back the whole mailbox off, not just this request.
                             i.governor.fence(&call.lane, i.backoff.delay(attempt));
                             Next::Fenced(error.to_string())
                         }
-                        500 | 502 | 503 | 504 | 509 => Next::Backoff(error.to_string()),
-                        _ => return Err(GraphError::Service(error)),
+                        Step::Backoff => Next::Backoff(error.to_string()),
+                        Step::Fail => return Err(GraphError::Service(error)),
                     }
                 }
             };
@@ -401,4 +446,80 @@ async fn read_error(resp: reqwest::Response) -> ServiceError {
     let mut error = ServiceError::from_body(status.as_u16(), &body, request_id.as_deref());
     error.retry_after = retry_after;
     error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(status: u16, name: &str, retry_after: Option<Duration>) -> ServiceError {
+        let body = std::fs::read(format!(
+            "{}/tests/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap_or_default();
+        ServiceError {
+            retry_after,
+            ..ServiceError::from_body(status, &body, None)
+        }
+    }
+
+    #[test]
+    fn which_failures_are_retried_and_how() {
+        let wait = Duration::from_millis(2128);
+        let ra = Some(wait);
+        assert_eq!(
+            next_step(&error(429, "error-429-throttled.json", ra), false),
+            Step::Fence(wait)
+        );
+        assert_eq!(
+            next_step(
+                &error(429, "error-429-MailboxConcurrency.json", None),
+                false
+            ),
+            Step::FenceWithBackoff
+        );
+        assert_eq!(next_step(&error(503, "", ra), false), Step::Fence(wait));
+        assert_eq!(
+            next_step(&error(503, "", None), false),
+            Step::Backoff,
+            "empty 503 body"
+        );
+        for s in [500, 502, 504, 509] {
+            assert_eq!(next_step(&error(s, "", None), false), Step::Backoff, "{s}");
+        }
+        let expired = error(401, "error-401-InvalidAuthenticationToken.json", None);
+        assert_eq!(next_step(&expired, false), Step::Reauthenticate);
+        assert_eq!(
+            next_step(&expired, true),
+            Step::Fail,
+            "only one new token per request"
+        );
+        assert_eq!(
+            next_step(
+                &error(404, "error-404-MailboxNotEnabledForRESTAPI.json", None),
+                false
+            ),
+            Step::Fail
+        );
+        assert_eq!(
+            next_step(&error(410, "error-410-SyncStateNotFound.json", None), false),
+            Step::Fail
+        );
+        assert_eq!(
+            next_step(
+                &error(
+                    403,
+                    "error-403-ErrorAccessDenied-appaccesspolicy.json",
+                    None
+                ),
+                false
+            ),
+            Step::Fail
+        );
+        assert_eq!(
+            next_step(&error(501, "error-501-notimplemented.json", None), false),
+            Step::Fail
+        );
+    }
 }

@@ -54,6 +54,7 @@ mod mail;
 mod paging;
 pub mod provision;
 pub mod resources;
+pub mod restore;
 mod users;
 
 pub use auth::{
@@ -71,3 +72,4 @@ pub use resources::{
     Attachment, Change, MailFolder, MailboxKind, MailboxSettings, Message, Recipient,
     RemovedReason, User, UserPurpose,
 };
+pub use restore::{NewAttachment, OriginalState};

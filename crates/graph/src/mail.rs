@@ -60,13 +60,40 @@ impl GraphClient {
 
     /// Every folder of the mailbox, hidden ones included, parents before children: the
     /// root's children and then each folder's `childFolders`, all with
-    /// `includeHiddenFolders=true`. Search folders are included (see
-    /// [`MailFolder::is_search_folder`]); their own children are walked too.
+    /// `includeHiddenFolders=true`, plus the Recoverable Items "Deletions" folder (which no
+    /// listing returns) and its subfolders. Search folders are included (see
+    /// [`MailFolder::is_search_folder`]): they hold no messages of their own.
     pub async fn folder_tree(&self, user: &str) -> Result<Vec<MailFolder>, GraphError> {
+        let mut tree = Vec::new();
+        self.walk_folders(user, self.url(&["users", user, "mailFolders"]), &mut tree)
+            .await?;
+        match self.mail_folder(user, "recoverableitemsdeletions").await {
+            Ok(deletions) if !tree.iter().any(|f| f.id == deletions.id) => {
+                let children =
+                    self.url(&["users", user, "mailFolders", &deletions.id, "childFolders"]);
+                let has_children = deletions.child_folder_count.unwrap_or(1) > 0;
+                tree.push(deletions);
+                if has_children {
+                    self.walk_folders(user, children, &mut tree).await?;
+                }
+            }
+            Ok(_) => {}
+            // Not every mailbox exposes it.
+            Err(GraphError::Service(e)) if e.status == 404 => {}
+            Err(e) => return Err(e),
+        }
+        Ok(tree)
+    }
+
+    /// The folders listed at `start` and, recursively, their children.
+    async fn walk_folders(
+        &self,
+        user: &str,
+        start: url::Url,
+        tree: &mut Vec<MailFolder>,
+    ) -> Result<(), GraphError> {
         use futures::TryStreamExt;
-        let mut tree: Vec<MailFolder> = Vec::new();
-        let top = self.url(&["users", user, "mailFolders"]);
-        let mut queue = vec![top];
+        let mut queue = vec![start];
         while let Some(mut url) = queue.pop() {
             url.query_pairs_mut()
                 .append_pair("includeHiddenFolders", "true")
@@ -87,7 +114,7 @@ impl GraphClient {
                 }
             }
         }
-        Ok(tree)
+        Ok(())
     }
 
     /// `GET /users/{id}/mailFolders/delta`: every folder as a flat list with

@@ -12,6 +12,7 @@ use crate::auth::{AppCertificate, Cloud};
 use crate::client::{Call, GraphClient};
 use crate::error::{ErrorCode, GraphError};
 use crate::governor::Lane;
+use crate::paging::Page;
 
 /// The appId of the Microsoft Graph service principal in every tenant.
 pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
@@ -33,11 +34,11 @@ pub fn provisioning_scopes(cloud: &Cloud) -> Vec<String> {
     ]
 }
 
-/// The result of provisioning: everything app-only authentication needs besides the
-/// certificate's private key (which the caller seals).
+/// The result of provisioning: with the tenant id ([`crate::DelegatedSession::tenant_id`]),
+/// everything app-only authentication needs besides the certificate's private key (which the
+/// caller seals).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProvisionedApp {
-    pub tenant_id: String,
     /// The client id.
     pub app_id: String,
     /// Object id of the application.
@@ -73,16 +74,6 @@ struct Application {
     app_id: String,
 }
 
-#[derive(Debug, Deserialize)]
-struct Organizations {
-    value: Vec<Organization>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Organization {
-    id: String,
-}
-
 /// Role ids for `names`, from the Graph service principal's application roles. Every name
 /// must exist and be assignable to applications.
 pub fn role_ids(app_roles: &[AppRole], names: &[&str]) -> Result<Vec<String>, GraphError> {
@@ -113,15 +104,6 @@ impl GraphClient {
         certificate: &AppCertificate,
         roles: &[&str],
     ) -> Result<ProvisionedApp, GraphError> {
-        let orgs: Organizations = self
-            .json(&Call::get(self.url(&["organization"]), Lane::Tenant))
-            .await?;
-        let tenant_id = orgs
-            .value
-            .into_iter()
-            .next()
-            .map(|o| o.id)
-            .ok_or_else(|| GraphError::Decode("organization list is empty".into()))?;
         let graph = self.graph_service_principal().await?;
         let role_ids = role_ids(&graph.app_roles, roles)?;
 
@@ -157,7 +139,6 @@ impl GraphClient {
             .await?;
         self.assign_roles(&graph.id, &sp.id, &role_ids).await?;
         Ok(ProvisionedApp {
-            tenant_id,
             app_id: app.app_id,
             application_id: app.id,
             service_principal_id: sp.id,
@@ -178,12 +159,16 @@ impl GraphClient {
             .await
     }
 
+    /// The tenant's Microsoft Graph service principal, with its application roles.
     async fn graph_service_principal(&self) -> Result<ServicePrincipal, GraphError> {
-        let key = format!("servicePrincipals(appId='{GRAPH_APP_ID}')");
-        let mut url = self.url(&[&key]);
+        let mut url = self.url(&["servicePrincipals"]);
         url.query_pairs_mut()
+            .append_pair("$filter", &format!("appId eq '{GRAPH_APP_ID}'"))
             .append_pair("$select", "id,appId,appRoles");
-        self.json(&Call::get(url, Lane::Tenant)).await
+        let page: Page<ServicePrincipal> = self.json(&Call::get(url, Lane::Tenant)).await?;
+        page.value.into_iter().next().ok_or_else(|| {
+            GraphError::Decode("the tenant has no Microsoft Graph service principal".into())
+        })
     }
 
     async fn assign_roles(

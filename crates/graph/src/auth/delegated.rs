@@ -8,11 +8,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use oauth2::basic::BasicClient;
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
+};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, CsrfToken, EndpointNotSet, EndpointSet,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse, TokenUrl,
+    ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope,
+    StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
 };
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::app::{classify, Failure};
@@ -20,15 +25,55 @@ use super::token::{AccessToken, TokenCache, TokenSource};
 use super::Cloud;
 use crate::error::GraphError;
 
-type PublicClient =
-    BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+/// The OpenID Connect `id_token` of a sign-in response (requested with the `openid` scope).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct IdTokenField {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+}
+
+impl ExtraTokenFields for IdTokenField {}
+
+type SignInTokenResponse = StandardTokenResponse<IdTokenField, BasicTokenType>;
+
+type PublicClient = oauth2::Client<
+    BasicErrorResponse,
+    SignInTokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// The `tid` (tenant id) claim of an ID token. The ID token came straight from the token
+/// endpoint over TLS, so its claims may be read without validating the signature (OpenID
+/// Connect Core 3.1.3.7); access tokens, by contrast, are never parsed.
+fn tenant_of_id_token(id_token: &str) -> Option<String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let payload = URL_SAFE_NO_PAD
+        .decode(id_token.split('.').nth(1)?.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+    claims.get("tid")?.as_str().map(str::to_owned)
+}
 
 fn public_client(cloud: &Cloud, tenant: &str, client_id: &str) -> PublicClient {
-    BasicClient::new(ClientId::new(client_id.to_owned()))
-        .set_auth_uri(AuthUrl::from_url(cloud.authorize_url(tenant)))
-        .set_token_uri(TokenUrl::from_url(cloud.token_url(tenant)))
-        // A public client sends client_id in the body and never a secret.
-        .set_auth_type(AuthType::RequestBody)
+    oauth2::Client::<
+        BasicErrorResponse,
+        SignInTokenResponse,
+        BasicTokenIntrospectionResponse,
+        StandardRevocableToken,
+        BasicRevocationErrorResponse,
+    >::new(ClientId::new(client_id.to_owned()))
+    .set_auth_uri(AuthUrl::from_url(cloud.authorize_url(tenant)))
+    .set_token_uri(TokenUrl::from_url(cloud.token_url(tenant)))
+    // A public client sends client_id in the body and never a secret.
+    .set_auth_type(AuthType::RequestBody)
 }
 
 /// What the UI needs to start a sign-in.
@@ -126,13 +171,18 @@ impl SignIn {
             response.expires_in().unwrap_or(Duration::from_secs(3599)),
         );
         let scopes = self.scopes.iter().map(String::as_str).collect::<Vec<_>>();
-        let session = DelegatedSession::resume(
-            &self.cloud,
-            &self.tenant,
-            &self.client_id,
-            &refresh,
-            &scopes,
-        );
+        let tenant_id = response
+            .extra_fields()
+            .id_token
+            .as_deref()
+            .and_then(tenant_of_id_token);
+        // Later refreshes go to the signed-in tenant, not to `organizations`.
+        let tenant = tenant_id.clone().unwrap_or_else(|| self.tenant.clone());
+        let mut session =
+            DelegatedSession::resume(&self.cloud, &tenant, &self.client_id, &refresh, &scopes);
+        Arc::get_mut(&mut session.inner)
+            .expect("not shared yet")
+            .tenant_id = tenant_id;
         session
             .inner
             .cache
@@ -185,6 +235,7 @@ pub struct DelegatedSession {
 
 struct Inner {
     client: PublicClient,
+    tenant_id: Option<String>,
     scopes: Vec<String>,
     refresh_token: Mutex<String>,
     http: reqwest::Client,
@@ -211,12 +262,18 @@ impl DelegatedSession {
         DelegatedSession {
             inner: Arc::new(Inner {
                 client: public_client(cloud, tenant, client_id),
+                tenant_id: None,
                 scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
                 refresh_token: Mutex::new(refresh_token.to_owned()),
                 http: crate::client::http_client(),
                 cache: TokenCache::default(),
             }),
         }
+    }
+
+    /// The signed-in admin's tenant id (from the sign-in's ID token), when known.
+    pub fn tenant_id(&self) -> Option<&str> {
+        self.inner.tenant_id.as_deref()
     }
 
     /// The newest refresh token, for the caller to seal. Never log it.
@@ -322,6 +379,20 @@ mod tests {
         let (other, _) = begin();
         assert_ne!(other.state.secret(), sign_in.state.secret());
         assert_ne!(other.verifier.secret(), sign_in.verifier.secret());
+    }
+
+    #[test]
+    fn tenant_id_comes_from_the_id_token() {
+        let claims =
+            URL_SAFE_NO_PAD.encode(br#"{"tid":"72f988bf-86f1-41af-91ab-2d7cd011db47","aud":"x"}"#);
+        let token = format!("eyJhbGciOiJSUzI1NiJ9.{claims}.c2ln");
+        assert_eq!(
+            tenant_of_id_token(&token).as_deref(),
+            Some("72f988bf-86f1-41af-91ab-2d7cd011db47")
+        );
+        assert_eq!(tenant_of_id_token("not-a-jwt"), None);
+        let no_tid = format!("h.{}.s", URL_SAFE_NO_PAD.encode(br#"{"aud":"x"}"#));
+        assert_eq!(tenant_of_id_token(&no_tid), None);
     }
 
     #[test]
