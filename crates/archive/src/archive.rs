@@ -145,6 +145,9 @@ impl Archive {
         if backend.exists(FileKind::Config, "config")? {
             return Err(Error::AlreadyExists);
         }
+        if kdf.memory_kib < KdfParams::production().memory_kib {
+            tracing::warn!(?kdf, "Argon2id cost below the production minimum of 64 MiB");
+        }
         let archive_id = options.rng.bytes::<32>();
         let master = options.rng.bytes::<32>();
         let key = options.rng.with(|rng| {

@@ -1,6 +1,6 @@
 //! Entry points for fuzzing every parser of on-disk bytes (`crates/archive/fuzz`) and the
 //! corrupt-input unit tests. Each takes arbitrary bytes and must return, never panic.
-//! The fixed keys let [`samples`] produce valid inputs that mutations start from.
+//! The fixed keys let [`sample`] produce valid inputs that mutations start from.
 
 use std::sync::Arc;
 

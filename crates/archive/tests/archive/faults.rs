@@ -198,3 +198,25 @@ fn enospc_is_reported_as_storage_full() {
         other => panic!("expected ENOSPC, got {other:?}"),
     }
 }
+
+#[test]
+fn interrupted_index_rebuild_leaves_a_valid_archive() {
+    for n in 0.. {
+        let (mem, base) = base_archive(67);
+        let (s2, c2) = write_snapshot(&open_on(Arc::new(mem.clone()), 68), 2, 6);
+        let faulty = FaultyBackend::new(
+            Arc::new(mem.clone()),
+            FaultPlan {
+                crash_after_writes: Some(n),
+                ..FaultPlan::default()
+            },
+        );
+        let crashing = Archive::open(Arc::new(faulty.clone()), PASS, options(69, clock())).unwrap();
+        let done = crashing.rebuild_index().is_ok();
+        check(&mem, &[(s2, c2)], &base);
+        if done {
+            assert!(!faulty.crashed());
+            break;
+        }
+    }
+}
