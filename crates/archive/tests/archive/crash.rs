@@ -74,6 +74,7 @@ fn crash_writer_child() {
             })
             .unwrap();
         w.commit_snapshot(root, &meta).unwrap();
+        println!("committed");
     }
 }
 
@@ -123,17 +124,19 @@ fn sigkill_at_random_points_never_corrupts() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        // Wait until it holds the write lock, then kill it 0–400 ms into its writing.
-        let ready = BufReader::new(child.stdout.take().unwrap())
-            .lines()
+        // Let it commit 1–3 snapshots, then kill it 0–60 ms into writing the next one:
+        // usually mid-pack, sometimes between a pack and its index or index and snapshot.
+        let commits = 1 + trial as usize % 3;
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let seen = lines
+            .by_ref()
             .map_while(Result::ok)
-            .any(|line| line.contains("ready"));
-        assert!(ready, "writer failed to start");
-        let delay = (bytes(trial, 1)[0] as u64) * 400 / 255;
+            .filter(|line| line.contains("committed"))
+            .take(commits)
+            .count();
+        assert_eq!(seen, commits, "writer died before committing");
+        let delay = (bytes(trial, 1)[0] as u64) * 60 / 255;
         std::thread::sleep(Duration::from_millis(delay));
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("writer exited on its own: {status}");
-        }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         // A temp file left behind means the kill landed in the middle of writing a file.
