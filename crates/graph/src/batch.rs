@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::client::{Call, GraphClient};
 use crate::error::{GraphError, ServiceError};
 use crate::governor::{parse_retry_after, Lane};
+use crate::mail::IMMUTABLE_IDS;
 
 /// The service's limit on requests in one batch.
 pub const MAX_BATCH: usize = 20;
@@ -207,12 +208,23 @@ impl GraphClient {
     /// Send `requests` (1 to 20) as one `$batch` on `lane` (the mailbox they all address,
     /// or [`Lane::Tenant`]). Returns one response per request, in request order. Throttled
     /// items are retried; other failures are returned as items for the caller to inspect.
+    /// Items without a `Prefer` header get `Prefer: IdType="ImmutableId"`.
     pub async fn batch(
         &self,
         lane: &Lane,
         requests: Vec<BatchRequest>,
     ) -> Result<Vec<BatchResponse>, GraphError> {
         validate(&requests)?;
+        // Immutable ids on every request, as everywhere else in this client.
+        let requests: Vec<BatchRequest> = requests
+            .into_iter()
+            .map(|mut r| {
+                if !r.headers.keys().any(|k| k.eq_ignore_ascii_case("prefer")) {
+                    r.headers.insert("Prefer".into(), IMMUTABLE_IDS.into());
+                }
+                r
+            })
+            .collect();
         let max_attempts = self.backoff().max_attempts;
         let mut done: BTreeMap<String, BatchResponse> = BTreeMap::new();
         let mut pending = requests.clone();

@@ -881,3 +881,162 @@ async fn restore_a_message_as_sent_with_attachments_then_delete_it() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn throttled_batch_items_are_sent_again_after_their_retry_after() {
+    let emu = emulator(Config {
+        users: 2,
+        messages_per_user: 25,
+        seed: 13,
+        throttle: Throttle::Scaled {
+            requests: 8,
+            per: Duration::from_secs(2),
+        },
+        ..Default::default()
+    })
+    .await;
+    let graph = client(&emu);
+    let user = licensed_user(&emu);
+    let ids: Vec<String> = user
+        .mailbox
+        .as_ref()
+        .unwrap()
+        .folders
+        .iter()
+        .flat_map(|f| f.messages.iter().map(|m| m.immutable_id.clone()))
+        .take(20)
+        .collect();
+    let requests: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            BatchRequest::get(
+                format!("m{i}"),
+                graph.batch_path(&["users", &user.id, "messages", id]),
+            )
+        })
+        .collect();
+    let answers = graph
+        .batch(&Lane::mailbox(&user.id), requests)
+        .await
+        .unwrap();
+    for (answer, id) in answers.iter().zip(&ids) {
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(&answer.json::<Message>().unwrap().id, id);
+    }
+    assert!(
+        emu.counters().throttled > 0,
+        "the budget did throttle some items"
+    );
+}
+
+#[tokio::test]
+async fn users_delta_reports_new_and_removed_users() {
+    let emu = emulator(Config {
+        users: 4,
+        messages_per_user: 1,
+        seed: 14,
+        ..Default::default()
+    })
+    .await;
+    let graph = client(&emu);
+    let mut link = None;
+    let mut first = BTreeSet::new();
+    let mut pages = graph.users_delta(None).unwrap();
+    while let Some(page) = pages.try_next().await.unwrap() {
+        for c in page.changes {
+            if let Change::Upsert(u) = c {
+                first.insert(u.id);
+            }
+        }
+        link = page.delta_link;
+    }
+    assert_eq!(first.len(), emu.tenant().users.len());
+    let gone = first.iter().next().unwrap().clone();
+    let added = emu
+        .add_user(&m365_emulator::NewUser {
+            display_name: "New Hire".into(),
+            user_principal_name: Some("new.hire".into()),
+            kind: None,
+            password: None,
+        })
+        .unwrap();
+    emu.remove_user(&gone).unwrap();
+    let mut changes = Vec::new();
+    let mut pages = graph.users_delta(link.as_ref()).unwrap();
+    while let Some(page) = pages.try_next().await.unwrap() {
+        changes.extend(page.changes);
+    }
+    assert!(
+        changes
+            .iter()
+            .any(|c| matches!(c, Change::Upsert(u) if u.id == added.id)),
+        "{changes:?}"
+    );
+    assert!(
+        changes
+            .iter()
+            .any(|c| matches!(c, Change::Removed { id, .. } if *id == gone)),
+        "{changes:?}"
+    );
+}
+
+#[tokio::test]
+async fn access_policy_and_full_mailbox_surface_as_typed_errors() {
+    let emu = emulator(Config {
+        users: 6,
+        messages_per_user: 3,
+        seed: 15,
+        ..Default::default()
+    })
+    .await;
+    let graph = client(&emu);
+    let tenant = emu.tenant();
+    let mut with_mailbox = tenant
+        .users
+        .iter()
+        .filter(|u| u.kind == m365_emulator::UserKind::Licensed);
+    let (a, b) = (with_mailbox.next().unwrap(), with_mailbox.next().unwrap());
+
+    // A full mailbox refuses delta (it writes sync state) but plain listing still works.
+    emu.set_mailbox_full(&a.id, true).unwrap();
+    let inbox = graph.mail_folder(&a.id, "inbox").await.unwrap();
+    let mut delta = graph
+        .message_delta(&a.id, &inbox.id, None, &MessageDeltaOptions::default())
+        .unwrap();
+    let err = delta.try_next().await.unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&strongroom_graph::ErrorCode::QuotaExceeded),
+        "{err}"
+    );
+    let listed: Vec<_> = graph
+        .messages(&a.id, &inbox.id, 50)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|p| p.value.len()).sum::<usize>(),
+        a.mailbox
+            .as_ref()
+            .unwrap()
+            .folders
+            .iter()
+            .find(|f| f.id == inbox.id)
+            .unwrap()
+            .messages
+            .len()
+    );
+
+    // An application access policy that leaves out mailbox b: ErrorAccessDenied, typed.
+    emu.set_access_policy(&emu.info().client_id, Some(std::slice::from_ref(&a.id)))
+        .unwrap();
+    let err = graph.folder_tree(&b.id).await.unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&strongroom_graph::ErrorCode::AccessDenied),
+        "{err}"
+    );
+    assert_eq!(err.status(), Some(403));
+    assert!(graph.folder_tree(&a.id).await.is_ok());
+}
