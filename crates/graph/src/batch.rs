@@ -234,6 +234,8 @@ impl GraphClient {
                 lane.clone(),
                 serde_json::to_value(BatchBody { requests: &pending }).expect("batch serialises"),
             );
+            // A batch of reads may be sent again after any failure; one with writes may not.
+            call.idempotent = pending.iter().all(|r| r.method.eq_ignore_ascii_case("GET"));
             call.slots = pending.len() as u32;
             call.cost = pending.len() as u32;
             let answer: BatchAnswer = self.json(&call).await?;

@@ -77,6 +77,9 @@ pub(crate) struct Call {
     pub cost: u32,
     /// Send no bearer token (pre-authenticated upload URLs on another host).
     pub anonymous: bool,
+    /// Safe to send again after a failure the service may have acted on (GET, PUT, DELETE,
+    /// and `$batch`es of reads).
+    pub idempotent: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +103,7 @@ impl Call {
             slots: 1,
             cost: 1,
             anonymous: false,
+            idempotent: true,
         }
     }
 
@@ -112,6 +116,7 @@ impl Call {
     }
 
     pub fn with_method(mut self, method: Method) -> Call {
+        self.idempotent = !matches!(method, Method::POST | Method::PATCH);
         self.method = method;
         self
     }
@@ -150,14 +155,18 @@ enum Step {
     Fail,
 }
 
-fn next_step(error: &ServiceError, reauthenticated: bool) -> Step {
+/// `idempotent`: sending the request twice does no harm. A request that is not (creating a
+/// message) is repeated only when the service certainly did not act on it: throttled (429,
+/// 503) or never delivered (connect error); a 500/502/504 may have been processed.
+fn next_step(error: &ServiceError, reauthenticated: bool, idempotent: bool) -> Step {
     match (error.status, error.retry_after) {
         (401, _) if error.code == ErrorCode::InvalidAuthenticationToken && !reauthenticated => {
             Step::Reauthenticate
         }
         (429 | 503, Some(wait)) => Step::Fence(wait),
         (429, None) => Step::FenceWithBackoff,
-        (500 | 502 | 503 | 504 | 509, _) => Step::Backoff,
+        (503, None) => Step::Backoff,
+        (500 | 502 | 504 | 509, _) if idempotent => Step::Backoff,
         _ => Step::Fail,
     }
 }
@@ -270,7 +279,11 @@ impl GraphClient {
                 None => {}
             }
             let next = match req.send().await {
-                Err(e) => Next::Backoff(format!("{}: {e}", call.method)),
+                // Strip the URL: a pre-authenticated upload URL carries a credential.
+                Err(e) if call.idempotent || e.is_connect() => {
+                    Next::Backoff(format!("{}: {}", call.method, e.without_url()))
+                }
+                Err(e) => return Err(GraphError::Transport(e.without_url().to_string())),
                 Ok(resp) if resp.status().is_success() => return Ok((resp, permit)),
                 Ok(resp) => {
                     let status = resp.status();
@@ -282,7 +295,7 @@ impl GraphClient {
                         request_id = error.request_id.as_deref().unwrap_or(""),
                         "Graph request failed"
                     );
-                    match next_step(&error, reauthenticated) {
+                    match next_step(&error, reauthenticated, call.idempotent) {
                         Step::Reauthenticate => {
                             i.tokens.invalidate();
                             reauthenticated = true;
@@ -348,15 +361,26 @@ impl GraphClient {
             drop(permit);
             match outcome {
                 Ok(()) => return Ok((headers, Bytes::from(body))),
+                Err(e) if !call.idempotent => {
+                    // The service acted on the request; sending it again could duplicate it.
+                    return Err(GraphError::Transport(format!(
+                        "response body interrupted: {}",
+                        e.without_url()
+                    )));
+                }
                 Err(e) => {
                     attempt += 1;
                     if attempt >= self.inner.backoff.max_attempts {
                         return Err(GraphError::RetriesExhausted {
                             attempts: attempt,
-                            last: format!("body interrupted: {e}"),
+                            last: format!("body interrupted: {}", e.without_url()),
                         });
                     }
-                    tracing::debug!(attempt, "response body interrupted, retrying: {e}");
+                    tracing::debug!(
+                        attempt,
+                        "response body interrupted, retrying: {}",
+                        e.without_url()
+                    );
                     tokio::time::sleep(self.inner.backoff.delay(attempt - 1)).await;
                 }
             }
@@ -371,7 +395,11 @@ impl GraphClient {
             let (_, body) = self.bytes(call, JSON_LIMIT).await?;
             match serde_json::from_slice::<T>(&body) {
                 Ok(v) => return Ok(v),
-                Err(e) if e.is_eof() && attempt + 1 < self.inner.backoff.max_attempts => {
+                Err(e)
+                    if e.is_eof()
+                        && call.idempotent
+                        && attempt + 1 < self.inner.backoff.max_attempts =>
+                {
                     attempt += 1;
                     tracing::debug!(attempt, "truncated JSON body, retrying");
                     tokio::time::sleep(self.inner.backoff.delay(attempt - 1)).await;
@@ -388,7 +416,11 @@ impl GraphClient {
         let length = resp.content_length();
         let inner = resp
             .bytes_stream()
-            .map(|r| r.map_err(|e| GraphError::Transport(format!("body interrupted: {e}"))))
+            .map(|r| {
+                r.map_err(|e| {
+                    GraphError::Transport(format!("body interrupted: {}", e.without_url()))
+                })
+            })
             .boxed();
         Ok(BodyStream {
             inner,
@@ -464,50 +496,71 @@ mod tests {
         }
     }
 
+    fn next_step_i(e: &ServiceError, reauthenticated: bool) -> Step {
+        next_step(e, reauthenticated, true)
+    }
+
+    #[test]
+    fn writes_are_repeated_only_when_the_service_did_not_act() {
+        let wait = Duration::from_secs(1);
+        let post = |status, ra| next_step(&error(status, "", ra), false, false);
+        assert_eq!(post(429, Some(wait)), Step::Fence(wait));
+        assert_eq!(post(429, None), Step::FenceWithBackoff);
+        assert_eq!(post(503, Some(wait)), Step::Fence(wait));
+        assert_eq!(post(503, None), Step::Backoff);
+        for s in [500, 502, 504, 509] {
+            assert_eq!(post(s, None), Step::Fail, "{s} may have created the item");
+        }
+    }
+
     #[test]
     fn which_failures_are_retried_and_how() {
         let wait = Duration::from_millis(2128);
         let ra = Some(wait);
         assert_eq!(
-            next_step(&error(429, "error-429-throttled.json", ra), false),
+            next_step_i(&error(429, "error-429-throttled.json", ra), false),
             Step::Fence(wait)
         );
         assert_eq!(
-            next_step(
+            next_step_i(
                 &error(429, "error-429-MailboxConcurrency.json", None),
                 false
             ),
             Step::FenceWithBackoff
         );
-        assert_eq!(next_step(&error(503, "", ra), false), Step::Fence(wait));
+        assert_eq!(next_step_i(&error(503, "", ra), false), Step::Fence(wait));
         assert_eq!(
-            next_step(&error(503, "", None), false),
+            next_step_i(&error(503, "", None), false),
             Step::Backoff,
             "empty 503 body"
         );
         for s in [500, 502, 504, 509] {
-            assert_eq!(next_step(&error(s, "", None), false), Step::Backoff, "{s}");
+            assert_eq!(
+                next_step_i(&error(s, "", None), false),
+                Step::Backoff,
+                "{s}"
+            );
         }
         let expired = error(401, "error-401-InvalidAuthenticationToken.json", None);
-        assert_eq!(next_step(&expired, false), Step::Reauthenticate);
+        assert_eq!(next_step_i(&expired, false), Step::Reauthenticate);
         assert_eq!(
-            next_step(&expired, true),
+            next_step_i(&expired, true),
             Step::Fail,
             "only one new token per request"
         );
         assert_eq!(
-            next_step(
+            next_step_i(
                 &error(404, "error-404-MailboxNotEnabledForRESTAPI.json", None),
                 false
             ),
             Step::Fail
         );
         assert_eq!(
-            next_step(&error(410, "error-410-SyncStateNotFound.json", None), false),
+            next_step_i(&error(410, "error-410-SyncStateNotFound.json", None), false),
             Step::Fail
         );
         assert_eq!(
-            next_step(
+            next_step_i(
                 &error(
                     403,
                     "error-403-ErrorAccessDenied-appaccesspolicy.json",
@@ -518,7 +571,7 @@ mod tests {
             Step::Fail
         );
         assert_eq!(
-            next_step(&error(501, "error-501-notimplemented.json", None), false),
+            next_step_i(&error(501, "error-501-notimplemented.json", None), false),
             Step::Fail
         );
     }
