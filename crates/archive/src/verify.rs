@@ -10,6 +10,7 @@ use crate::archive::Archive;
 use crate::backend::FileKind;
 use crate::crypto::ObjectKey;
 use crate::error::Result;
+use crate::file::EncryptedFile;
 use crate::id::{file_hash, BlobId, IndexId, PackId, SnapshotId};
 use crate::index::{open_index, Index, IndexedPack};
 use crate::keys::KeyFile;
@@ -77,6 +78,10 @@ pub enum Finding {
         reason: String,
         snapshots: Vec<SnapshotId>,
     },
+    /// An encrypted file (named by its on-disk name hash) fails to open or, with
+    /// `read_data`, one of its blocks fails to authenticate. Encrypted files hold derived
+    /// data that the application can rebuild from snapshots.
+    FileDamaged { name_hash: String, reason: String },
     /// A pack no index references (left by an interrupted writer or prune). Harmless;
     /// prune deletes it.
     PackUnreferenced { pack: PackId },
@@ -155,6 +160,13 @@ impl fmt::Display for Finding {
                 pack.short(),
                 snaps(snapshots)
             ),
+            Finding::FileDamaged { name_hash, reason } => {
+                write!(
+                    f,
+                    "encrypted file {} damaged: {reason}",
+                    &name_hash[..8.min(name_hash.len())]
+                )
+            }
             Finding::PackUnreferenced { pack } => {
                 write!(f, "pack {} is not referenced by any index", pack.short())
             }
@@ -371,6 +383,7 @@ pub(crate) fn verify(archive: &Archive, options: &VerifyOptions) -> Result<Vec<F
             reason,
         });
     }
+    check_files(archive, options.read_data != ReadData::None, &mut findings)?;
     for pack in unreferenced {
         findings.push(Finding::PackUnreferenced { pack });
     }
@@ -431,6 +444,34 @@ fn check_pack(
             .and_then(|sealed| open_record(&key, &inner.keys.blob_id, e, sealed));
         if let Err(err) = result {
             damaged.push((e.id, pack, err.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// Opens every encrypted file (authenticating its last block, hence its length) and, when
+/// reading data, every block.
+fn check_files(archive: &Archive, read_data: bool, findings: &mut Vec<Finding>) -> Result<()> {
+    let inner = &archive.inner;
+    let mut names = inner.backend.list(FileKind::File)?;
+    names.sort();
+    for name in names {
+        let Some(hash) = crate::id::parse_hex32(&name) else {
+            continue;
+        };
+        let checked =
+            EncryptedFile::open(inner.backend.clone(), &inner.keys.file, hash).and_then(|f| {
+                if read_data {
+                    f.read_all().map(drop)
+                } else {
+                    Ok(())
+                }
+            });
+        if let Err(e) = checked {
+            findings.push(Finding::FileDamaged {
+                name_hash: name,
+                reason: e.to_string(),
+            });
         }
     }
     Ok(())

@@ -181,3 +181,33 @@ fn rebuild_index_repairs_a_destroyed_index() {
     assert_snapshot(&archive, &s1, &c1);
     assert_snapshot(&open(dir.path(), 60), &s2, &c2);
 }
+
+#[test]
+fn damaged_encrypted_file_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = init(dir.path(), 61);
+    let data = bytes(3, 3 * strongroom_archive::FILE_BLOCK_LEN);
+    archive.write_file("index/segment", &data).unwrap();
+    archive.write_file("catalog", b"small").unwrap();
+    assert!(verify_all(&archive).is_empty());
+    let files = all_files(&dir.path().join("files"));
+    let big = files
+        .iter()
+        .find(|p| p.metadata().unwrap().len() > 1000)
+        .unwrap();
+    flip(big, 100); // inside block 0: only reading data finds it
+    assert!(archive
+        .verify(&VerifyOptions::default())
+        .unwrap()
+        .is_empty());
+    let findings = verify_all(&archive);
+    let name = big.file_name().unwrap().to_string_lossy().to_string();
+    assert!(
+        matches!(&findings[..], [Finding::FileDamaged { name_hash, .. }] if *name_hash == name),
+        "{findings:#?}"
+    );
+    assert_eq!(
+        archive.open_file("catalog").unwrap().read_all().unwrap(),
+        b"small"
+    );
+}
