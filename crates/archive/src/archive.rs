@@ -322,11 +322,21 @@ impl Archive {
         Writer::new(self.clone())
     }
 
-    /// Loads index files written since the last load (e.g. by another process).
+    /// Brings the in-memory index up to date: loads index files written since the last
+    /// load, and starts over if any loaded file has gone (a prune by another process
+    /// replaced it), so a writer never deduplicates against a blob whose pack was deleted.
     pub fn reload_index(&self) -> Result<()> {
         let inner = &self.inner;
         let mut names = inner.backend.list(FileKind::Index)?;
         names.sort();
+        let on_disk: HashSet<IndexId> = names.iter().filter_map(|n| n.parse().ok()).collect();
+        {
+            let mut loaded = inner.loaded_indexes.lock().expect("index set");
+            if !loaded.is_subset(&on_disk) {
+                loaded.clear();
+                *inner.index.write().expect("index lock") = Index::default();
+            }
+        }
         for name in names {
             let Ok(id) = name.parse::<IndexId>() else {
                 continue;
@@ -374,8 +384,9 @@ impl Archive {
         })
     }
 
-    /// Reads a blob's plaintext, checking it against its id. A blob not in the loaded
-    /// index triggers one reload first (another process may have written it).
+    /// Reads a blob's plaintext, checking it against its id. A blob missing from the loaded
+    /// index, or whose pack has gone, triggers one index reload (another process may have
+    /// written it, or pruned and repacked it).
     pub fn read_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
         let find = || self.inner.index.read().expect("index lock").get(id);
         let loc = match find() {
@@ -385,7 +396,15 @@ impl Archive {
                 find().ok_or_else(|| Error::BlobNotFound(id.to_hex()))?
             }
         };
-        self.read_location(&loc)
+        match self.read_location(&loc) {
+            // A prune by another process may have moved the blob to a new pack.
+            Err(Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+                self.reload_index()?;
+                let loc = find().ok_or_else(|| Error::BlobNotFound(id.to_hex()))?;
+                self.read_location(&loc)
+            }
+            result => result,
+        }
     }
 
     pub(crate) fn read_location(&self, loc: &Location) -> Result<Vec<u8>> {

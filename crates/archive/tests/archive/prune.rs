@@ -130,3 +130,60 @@ fn interrupted_prune_leaves_a_valid_archive() {
     }
     assert!(interrupted >= 10, "{interrupted}");
 }
+
+/// Regression: a handle opened before another process pruned must not deduplicate against
+/// blobs whose packs the prune deleted (it would commit snapshots referencing lost data).
+#[test]
+fn writer_does_not_dedup_against_blobs_pruned_by_another_handle() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = init(dir.path(), 76);
+    let (s1, c1) = write_snapshot(&first, 1, 6);
+    let (s2, _) = write_snapshot(&first, 2, 6);
+    let stale = open(dir.path(), 77); // loads an index that still lists s1's blobs
+    first.prune(&[s2]).unwrap().execute().unwrap();
+    let mut w = stale.writer().unwrap();
+    let ids: Vec<_> = c1
+        .iter()
+        .map(|c| w.put_blob(BlobKind::Data, c).unwrap())
+        .collect();
+    let root = w
+        .put_tree(&Tree {
+            children: ids,
+            meta: vec![],
+        })
+        .unwrap();
+    let s3 = w.commit_snapshot(root, b"").unwrap();
+    w.finish().unwrap();
+    assert!(damage(&stale).is_empty());
+    assert_snapshot(&open(dir.path(), 78), &s3, &c1);
+    let _ = s1;
+}
+
+#[test]
+fn reader_follows_blobs_repacked_by_another_handle() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = init(dir.path(), 79);
+    let (s1, c1) = write_snapshot(&first, 1, 30);
+    let (s2, _) = write_snapshot(&first, 2, 30);
+    // s3 keeps every other blob of s1, so s1's packs get repacked.
+    let mut w = first.writer().unwrap();
+    let kept: Vec<Vec<u8>> = c1.iter().step_by(2).cloned().collect();
+    let ids = kept
+        .iter()
+        .map(|c| w.put_blob(BlobKind::Data, c).unwrap())
+        .collect();
+    let root = w
+        .put_tree(&Tree {
+            children: ids,
+            meta: vec![],
+        })
+        .unwrap();
+    let s3 = w.commit_snapshot(root, b"").unwrap();
+    w.finish().unwrap();
+    let reader = open(dir.path(), 80);
+    let plan = first.prune(&[s3]).unwrap();
+    assert!(!plan.plan().repack_packs.is_empty());
+    plan.execute().unwrap();
+    assert_snapshot(&reader, &s3, &kept);
+    let _ = (s1, s2);
+}
