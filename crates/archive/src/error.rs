@@ -34,6 +34,9 @@ pub enum Error {
     /// Another live process holds a conflicting lock.
     #[error("archive is locked: {0}")]
     Locked(LockInfo),
+    /// Our own lock file was removed (another process judged it stale): stop writing.
+    #[error("our lock was removed by another process; stopped to stay safe")]
+    LockLost,
     /// A single blob is larger than [`crate::MAX_BLOB_LEN`]; use `put_stream`.
     #[error("blob of {len} bytes exceeds the maximum of {max} bytes")]
     BlobTooLarge { len: usize, max: usize },

@@ -239,8 +239,18 @@ impl LockGuard {
         Ok(guard)
     }
 
+    /// Fails with [`Error::LockLost`] if another process removed our lock as stale: it
+    /// may be pruning, so we must not reference anything we wrote since.
+    pub fn check(&self) -> Result<()> {
+        if !self.backend.exists(FileKind::Lock, &self.name)? {
+            return Err(Error::LockLost);
+        }
+        Ok(())
+    }
+
     /// Rewrites the lock with a fresh heartbeat so others do not think it stale.
     pub fn refresh(&self) -> Result<()> {
+        self.check()?;
         let now = self.clock.now_ms();
         let bytes = encode(
             self.mode,
@@ -320,6 +330,17 @@ mod tests {
         assert_eq!(locks.len(), 1);
         assert!(locks[0].stale);
         LockGuard::acquire(b.clone(), c.clone(), &rng, LockMode::Write, 60_000).unwrap();
+    }
+
+    #[test]
+    fn a_lock_taken_over_as_stale_is_noticed() {
+        let (_d, b, c) = setup();
+        let rng = Rng::seeded(3);
+        let w = LockGuard::acquire(b.clone(), c.clone(), &rng, LockMode::Write, 60_000).unwrap();
+        c.advance(61_000);
+        let _other = LockGuard::acquire(b, c, &rng, LockMode::Exclusive, 60_000).unwrap();
+        assert!(matches!(w.check(), Err(Error::LockLost)));
+        assert!(matches!(w.refresh(), Err(Error::LockLost)));
     }
 
     #[test]

@@ -254,7 +254,9 @@ impl Prune {
                     index.add_pack(p);
                 }
             }
-            // 4. Old index files go only after the new ones are durable.
+            // 4. Old index files go only after the new ones are durable, and only while
+            //    our exclusive lock still stands.
+            self.lock.check()?;
             for id in &self.old_index_files {
                 if !new_files.contains(id) {
                     backend.remove(FileKind::Index, &id.to_hex())?;

@@ -197,6 +197,8 @@ impl Writer {
         if self.finished.is_empty() {
             return Ok(());
         }
+        // If a prune took our lock over as stale, our packs may be gone: never index them.
+        self.lock.check()?;
         let inner = &self.archive.inner;
         let (id, bytes) = seal_index(&inner.keys.index, inner.options.rng.bytes(), &self.finished);
         inner
@@ -244,6 +246,7 @@ impl Writer {
         }
         self.flush()?;
         self.guard(|w| {
+            w.lock.check()?;
             let inner = &w.archive.inner;
             let now = inner.options.clock.now_ms();
             let (id, bytes) = seal_snapshot(

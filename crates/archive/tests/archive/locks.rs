@@ -84,3 +84,31 @@ fn long_writes_keep_their_lock_fresh() {
     assert!(matches!(a.writer(), Err(Error::Locked(_))));
     w.finish().unwrap();
 }
+
+#[test]
+fn a_writer_whose_lock_was_taken_over_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let a = Archive::init(
+        local(dir.path()),
+        PASS,
+        strongroom_archive::KdfParams::insecure_for_tests(),
+        options(34, clock.clone()),
+    )
+    .unwrap();
+    let (s1, c1) = write_snapshot(&a, 1, 3);
+    let mut w = a.writer().unwrap();
+    let id = w.put_blob(BlobKind::Data, &bytes(9, 5000)).unwrap();
+    let root = w
+        .put_tree(&strongroom_archive::Tree {
+            children: vec![id],
+            meta: vec![],
+        })
+        .unwrap();
+    // The writer hangs past the stale limit; a prune takes over and deletes its packs.
+    clock.advance(31 * 60 * 1000);
+    a.prune(&[s1]).unwrap().execute().unwrap();
+    assert!(matches!(w.commit_snapshot(root, b""), Err(Error::LockLost)));
+    assert!(damage(&a).is_empty());
+    assert_snapshot(&a, &s1, &c1);
+}
