@@ -7,6 +7,25 @@
 //! passphrase unlocks the master key through Argon2id. `docs/FORMAT.md` is the normative
 //! description of every byte on disk. The archive knows nothing about mail.
 //!
+//! The surface, in the order an application meets it:
+//!
+//! - [`Archive::init`] / [`Archive::open`] / [`Archive::open_with_recovery_code`] (or the
+//!   `_local` shorthands); [`Archive::change_passphrase`], [`Archive::create_recovery_code`];
+//!   [`Archive::subkey`] for the application's own sealing keys.
+//! - [`Archive::writer`] → [`Writer::put_blob`], [`Writer::put_stream`] (FastCDC chunks),
+//!   [`Writer::put_tree`], [`Writer::flush`], [`Writer::commit_snapshot`],
+//!   [`Writer::finish`]. One writer at a time across processes (lock files); after any
+//!   error a writer refuses more work, and committed snapshots are never affected.
+//! - [`Archive::snapshots`], [`Archive::load_snapshot`], [`Archive::read_tree`],
+//!   [`Archive::read_blob`], [`Archive::read_stream`], [`Archive::has_blob`]; safe while
+//!   another process writes.
+//! - [`Archive::create_file`] / [`Archive::write_file`] / [`Archive::open_file`]: encrypted
+//!   files with random access ([`EncryptedFile::read_at`]) for derived data.
+//! - [`Archive::verify`] → typed [`Finding`]s; [`Archive::prune`] → [`Prune::plan`] then
+//!   [`Prune::execute`]; [`Archive::rebuild_index`].
+//! - [`backend`]: the storage trait, a local folder, memory, and fault injection for tests.
+//!   Time ([`Clock`]), randomness ([`Rng`]) and KDF cost ([`KdfParams`]) are injected.
+//!
 //! ```
 //! use strongroom_archive::{Archive, BlobKind, KdfParams, Tree, VerifyOptions, ReadData};
 //!
