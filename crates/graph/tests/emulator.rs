@@ -1040,3 +1040,87 @@ async fn access_policy_and_full_mailbox_surface_as_typed_errors() {
     assert_eq!(err.status(), Some(403));
     assert!(graph.folder_tree(&a.id).await.is_ok());
 }
+
+/// A `tracing` writer that keeps everything in memory.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn no_token_or_secret_reaches_the_logs_or_error_messages() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("strongroom_graph=trace")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let emu = emulator(Config {
+        users: 2,
+        messages_per_user: 5,
+        seed: 16,
+        ..Default::default()
+    })
+    .await;
+    let info = emu.info().clone();
+    let credential = secret_credential(&emu);
+    let token = credential.access_token().await.unwrap();
+    let graph = GraphClient::with_options(&cloud(&emu), credential.clone(), options());
+    let user = licensed_user(&emu);
+    for kind in [
+        FaultKind::Throttled,
+        FaultKind::ConnectionReset,
+        FaultKind::TruncatedBody,
+        FaultKind::GatewayTimeout,
+    ] {
+        emu.schedule_fault(
+            ScheduledFault {
+                kind,
+                path_contains: None,
+            },
+            1,
+        );
+    }
+    graph.folder_tree(&user.id).await.unwrap();
+    // Errors are shown to users and logged by callers: they must not carry secrets either.
+    let mut shown = Vec::new();
+    let wrong = AppCredential::new(
+        &cloud(&emu),
+        &info.tenant_id,
+        &info.client_id,
+        AppSecret::Secret("wrong-secret-value".into()),
+    );
+    shown.push(wrong.fetch().await.unwrap_err().to_string());
+    shown.push(format!("{:?}", wrong.fetch().await.unwrap_err()));
+    shown.push(format!("{credential:?} {token:?} {wrong:?}"));
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("Graph request failed"),
+        "the faults were logged: {logs}"
+    );
+    for secret in [
+        info.client_secret.as_str(),
+        token.secret(),
+        "wrong-secret-value",
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the logs");
+        for s in &shown {
+            assert!(
+                !s.contains(secret),
+                "a secret reached an error or Debug output: {s}"
+            );
+        }
+    }
+}
