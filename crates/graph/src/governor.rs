@@ -46,7 +46,8 @@ impl Default for GovernorConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Lane {
     /// Requests about one mailbox (Outlook resources, mailbox settings). The key is the user
-    /// id or UPN as the caller names it, compared case-insensitively.
+    /// as the caller names it, compared case-insensitively: name each mailbox the same way
+    /// (by id) everywhere, or its limits would be counted twice.
     Mailbox(String),
     /// Tenant-wide requests (directory, provisioning, `$batch` across mailboxes).
     Tenant,

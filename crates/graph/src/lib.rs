@@ -12,6 +12,13 @@
 //!   folders ([`GraphClient::folder_tree`]), per-folder message delta
 //!   ([`GraphClient::message_delta`]), MIME ([`GraphClient::message_mime`],
 //!   [`GraphClient::message_mime_stream`]) and `$batch` ([`GraphClient::batch`]).
+//! - [`restore`]: folders, messages as non-drafts with their original dates, attachments
+//!   (upload sessions for large ones), deletes.
+//!
+//! Name a mailbox by the same string (the user id) in every call: the governor keys its
+//! per-mailbox limits on it.
+//!
+//! Backup, app-only:
 //!
 //! ```no_run
 //! use futures::TryStreamExt;
@@ -42,6 +49,34 @@
 //!         }
 //!     }
 //! }
+//! # Ok(()) }
+//! ```
+//!
+//! A delta round that fails with [`GraphError::SyncStateNotFound`] names the folder whose
+//! saved link expired: start that folder again with `from = None`; other folders go on.
+//!
+//! First setup, interactive: the admin signs in, Strongroom provisions its own app with a new
+//! certificate, and backups then run app-only with that certificate.
+//!
+//! ```no_run
+//! use strongroom_graph::provision::provisioning_scopes;
+//! use strongroom_graph::{AppCertificate, AppCredential, AppSecret, AssertionAlgorithm, Cloud, GraphClient, SignIn, READ_ROLES};
+//!
+//! # async fn setup(redirected_to: url::Url) -> Result<(), strongroom_graph::GraphError> {
+//! let cloud = Cloud::global();
+//! let redirect = url::Url::parse("http://127.0.0.1:53682/").unwrap();
+//! let scopes = provisioning_scopes(&cloud);
+//! let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+//! let (sign_in, request) = SignIn::begin(&cloud, "organizations", "public-client-id", &redirect, &scopes);
+//! // The UI opens request.url and hands back the URL the webview was redirected to.
+//! let session = sign_in.finish(&redirected_to).await?;
+//! let tenant_id = session.tenant_id().expect("openid was requested").to_owned();
+//! let certificate = AppCertificate::generate("Strongroom")?;
+//! let app = GraphClient::new(&cloud, session).provision_app("Strongroom", &certificate, READ_ROLES).await?;
+//! // Seal certificate.private_key_pem(); then, unattended:
+//! let credential = AppCredential::new(&cloud, &tenant_id, &app.app_id,
+//!     AppSecret::Certificate { certificate, algorithm: AssertionAlgorithm::Ps256 });
+//! let graph = GraphClient::new(&cloud, credential);
 //! # Ok(()) }
 //! ```
 
