@@ -39,6 +39,9 @@ pub struct Options {
     pub stale_lock_after_ms: i64,
     /// Packs whose unused share is at least this percentage are repacked by prune.
     pub repack_threshold_percent: u8,
+    /// When a writer finishes and more index files than this exist, it merges them into
+    /// one, so opening stays fast after years of small backups (default 32).
+    pub max_index_files: usize,
     /// Wall clock.
     pub clock: Arc<dyn Clock>,
     /// Randomness for keys, salts and seeds (must be a CSPRNG outside tests).
@@ -53,6 +56,7 @@ impl Default for Options {
             chunker: ChunkerParams::default(),
             stale_lock_after_ms: 30 * 60 * 1000,
             repack_threshold_percent: 20,
+            max_index_files: 32,
             clock: Arc::new(SystemClock),
             rng: Rng::os(),
         }

@@ -112,6 +112,26 @@ impl Index {
         self.blobs.contains_key(id)
     }
 
+    /// The index grouped by pack (each blob once, at its chosen location).
+    pub fn to_packs(&self) -> Vec<IndexedPack> {
+        let mut by_slot: Vec<Vec<PackEntry>> = vec![Vec::new(); self.packs.len()];
+        for &(slot, entry) in self.blobs.values() {
+            by_slot[slot as usize].push(entry);
+        }
+        let mut out: Vec<IndexedPack> = self
+            .packs
+            .iter()
+            .zip(by_slot)
+            .filter(|(_, entries)| !entries.is_empty())
+            .map(|(&(id, seed), mut entries)| {
+                entries.sort_by_key(|e| e.offset);
+                IndexedPack { id, seed, entries }
+            })
+            .collect();
+        out.sort_by_key(|p| p.id);
+        out
+    }
+
     pub fn blob_count(&self) -> usize {
         self.blobs.len()
     }

@@ -3,17 +3,19 @@
 //! writes the snapshot. That order (pack → index → snapshot) is why a crash at any point
 //! leaves a valid archive: nothing ever references a file that is not yet durable.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 use crate::archive::Archive;
+use crate::backend::FileKind;
 use crate::blob::{blob_id, BlobKind, Tree, MAX_BLOB_LEN};
 use crate::chunker::for_each_chunk;
 use crate::error::{Error, Result};
-use crate::id::{BlobId, SnapshotId};
+use crate::id::{BlobId, IndexId, SnapshotId};
 use crate::index::{seal_index, IndexedPack};
 use crate::lock::{LockGuard, LockMode};
 use crate::pack::{PackWriter, MAX_PACK_LEN};
+use crate::repair::PACKS_PER_INDEX_FILE;
 use crate::snapshot::seal_snapshot;
 
 /// Write an index file at the latest after this many finished packs, even without a
@@ -201,9 +203,7 @@ impl Writer {
         self.lock.check()?;
         let inner = &self.archive.inner;
         let (id, bytes) = seal_index(&inner.keys.index, inner.options.rng.bytes(), &self.finished);
-        inner
-            .backend
-            .write(crate::backend::FileKind::Index, &id.to_hex(), &bytes)?;
+        inner.backend.write(FileKind::Index, &id.to_hex(), &bytes)?;
         {
             let mut index = inner.index.write().expect("index lock");
             for p in &self.finished {
@@ -215,6 +215,36 @@ impl Writer {
         }
         inner.loaded_indexes.lock().expect("index set").insert(id);
         self.finished.clear();
+        Ok(())
+    }
+
+    /// Replaces the index files this process has loaded by files listing their union:
+    /// new files first, old ones removed after, so an interruption leaves both (valid).
+    /// Safe under the write lock: no other writer or prune can change `index/` meanwhile.
+    fn merge_index_files(&mut self) -> Result<()> {
+        let inner = &self.archive.inner;
+        let loaded: Vec<IndexId> = inner
+            .loaded_indexes
+            .lock()
+            .expect("index set")
+            .iter()
+            .copied()
+            .collect();
+        if loaded.len() <= inner.options.max_index_files.max(1) {
+            return Ok(());
+        }
+        self.lock.check()?;
+        let packs = inner.index.read().expect("index lock").to_packs();
+        let mut merged = HashSet::new();
+        for group in packs.chunks(PACKS_PER_INDEX_FILE) {
+            let (id, bytes) = seal_index(&inner.keys.index, inner.options.rng.bytes(), group);
+            inner.backend.write(FileKind::Index, &id.to_hex(), &bytes)?;
+            merged.insert(id);
+        }
+        for id in loaded.iter().filter(|id| !merged.contains(id)) {
+            inner.backend.remove(FileKind::Index, &id.to_hex())?;
+        }
+        *inner.loaded_indexes.lock().expect("index set") = merged;
         Ok(())
     }
 
@@ -258,14 +288,15 @@ impl Writer {
             );
             inner
                 .backend
-                .write(crate::backend::FileKind::Snapshot, &id.to_hex(), &bytes)?;
+                .write(FileKind::Snapshot, &id.to_hex(), &bytes)?;
             Ok(id)
         })
     }
 
-    /// Flushes and releases the write lock.
+    /// Flushes, merges index files if there are too many, and releases the write lock.
     pub fn finish(mut self) -> Result<WriteStats> {
         self.flush()?;
+        self.guard(|w| w.merge_index_files())?;
         let stats = self.stats;
         self.lock.release()?;
         Ok(stats)

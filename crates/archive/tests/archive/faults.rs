@@ -12,8 +12,16 @@ use crate::common::*;
 
 /// Writes two snapshots through a faulty backend; returns those that were committed.
 fn write_through(backend: Arc<dyn Backend>, seed: u64) -> Vec<(SnapshotId, Vec<Vec<u8>>)> {
+    write_through_with(backend, options(seed, clock()), seed)
+}
+
+fn write_through_with(
+    backend: Arc<dyn Backend>,
+    options: strongroom_archive::Options,
+    seed: u64,
+) -> Vec<(SnapshotId, Vec<Vec<u8>>)> {
     let mut committed = Vec::new();
-    let Ok(archive) = Archive::open(backend, PASS, options(seed, clock())) else {
+    let Ok(archive) = Archive::open(backend, PASS, options) else {
         return committed;
     };
     for round in 0..2u64 {
@@ -216,6 +224,43 @@ fn interrupted_index_rebuild_leaves_a_valid_archive() {
         check(&mem, &[(s2, c2)], &base);
         if done {
             assert!(!faulty.crashed());
+            break;
+        }
+    }
+}
+
+#[test]
+fn merging_index_files_is_interruptible() {
+    for n in 0.. {
+        let mem = MemoryBackend::new();
+        let first = init_on(Arc::new(mem.clone()), 70);
+        let mut snaps: Vec<_> = (0..4).map(|i| write_snapshot(&first, i, 3)).collect();
+        assert_eq!(
+            mem.list(strongroom_archive::backend::FileKind::Index)
+                .unwrap()
+                .len(),
+            4
+        );
+        let faulty = FaultyBackend::new(
+            Arc::new(mem.clone()),
+            FaultPlan {
+                crash_after_writes: Some(n),
+                ..FaultPlan::default()
+            },
+        );
+        let options = strongroom_archive::Options {
+            max_index_files: 2,
+            ..options(71, clock())
+        };
+        snaps.extend(write_through_with(Arc::new(faulty.clone()), options, 9));
+        let base = snaps.remove(0);
+        check(&mem, &snaps, &base);
+        if !faulty.crashed() {
+            let index_files = mem
+                .list(strongroom_archive::backend::FileKind::Index)
+                .unwrap();
+            // Four old files and two sessions' worth were merged down to the limit.
+            assert!(index_files.len() <= 2, "{} index files", index_files.len());
             break;
         }
     }
