@@ -1124,3 +1124,47 @@ async fn no_token_or_secret_reaches_the_logs_or_error_messages() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_access_token_the_service_calls_expired_is_replaced_once() {
+    let emu = emulator(Config {
+        users: 2,
+        messages_per_user: 1,
+        seed: 17,
+        ..Default::default()
+    })
+    .await;
+    let graph = client(&emu);
+    let first: Vec<_> = graph.users().try_collect().await.unwrap();
+    // The service's clock moves past the token's lifetime; our cache still thinks it fresh.
+    emu.advance_clock(Duration::from_secs(2 * 3600));
+    let second: Vec<_> = graph.users().try_collect().await.unwrap();
+    assert_eq!(first.len(), second.len());
+}
+
+#[tokio::test]
+async fn a_revoked_refresh_token_is_an_identity_error() {
+    let emu = emulator(Config::default()).await;
+    let c = cloud(&emu);
+    let info = emu.info().clone();
+    let redirect = url::Url::parse("http://127.0.0.1:53682/").unwrap();
+    let (sign_in, request) = strongroom_graph::SignIn::begin(
+        &c,
+        &info.tenant_id,
+        &info.client_id,
+        &redirect,
+        &[
+            "openid",
+            "offline_access",
+            "https://graph.microsoft.com/User.Read.All",
+        ],
+    );
+    let landed = sign_in_as_admin(&emu, &request.url).await;
+    let session = sign_in.finish(&landed).await.unwrap();
+    emu.revoke_refresh_tokens();
+    session.invalidate();
+    match session.access_token().await {
+        Err(GraphError::Identity(e)) => assert_eq!(e.error, "invalid_grant", "{e}"),
+        other => panic!("expected invalid_grant, got {other:?}"),
+    }
+}
