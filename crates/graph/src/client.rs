@@ -281,6 +281,7 @@ impl GraphClient {
             let next = match req.send().await {
                 // Strip the URL: a pre-authenticated upload URL carries a credential.
                 Err(e) if call.idempotent || e.is_connect() => {
+                    drop(permit); // never hold a mailbox slot while backing off
                     Next::Backoff(format!("{}: {}", call.method, e.without_url()))
                 }
                 Err(e) => return Err(GraphError::Transport(e.without_url().to_string())),
