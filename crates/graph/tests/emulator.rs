@@ -1168,3 +1168,59 @@ async fn a_revoked_refresh_token_is_an_identity_error() {
         other => panic!("expected invalid_grant, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_whole_mailbox_backs_up_exactly_through_random_faults() {
+    let emu = emulator(Config {
+        users: 2,
+        messages_per_user: 15,
+        seed: 18,
+        fault_rate: 0.15,
+        fault_kinds: vec![
+            FaultKind::Throttled,
+            FaultKind::Unavailable,
+            FaultKind::UnavailableEmpty,
+            FaultKind::GatewayTimeout,
+            FaultKind::ConnectionReset,
+            FaultKind::TruncatedBody,
+        ],
+        ..Default::default()
+    })
+    .await;
+    let graph = client(&emu);
+    let user = licensed_user(&emu);
+    let expected: BTreeMap<String, bytes::Bytes> = user
+        .mailbox
+        .as_ref()
+        .unwrap()
+        .folders
+        .iter()
+        .filter(|f| !f.search_folder)
+        .flat_map(|f| {
+            f.messages
+                .iter()
+                .map(|m| (m.immutable_id.clone(), m.mime.clone()))
+        })
+        .collect();
+    let mut got = BTreeMap::new();
+    for folder in graph
+        .folder_tree(&user.id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|f| !f.is_search_folder())
+    {
+        let (changes, _) = full_delta(&graph, &user.id, &folder.id, 4).await;
+        for change in changes {
+            if let Change::Upsert(m) = change {
+                let mime = graph
+                    .message_mime(&user.id, &m.id, MIME_LIMIT)
+                    .await
+                    .unwrap();
+                got.insert(m.id, mime);
+            }
+        }
+    }
+    assert_eq!(got, expected);
+    assert!(emu.counters().faults > 0, "faults were injected");
+}
