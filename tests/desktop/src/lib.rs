@@ -83,11 +83,19 @@ impl AppSession {
         AppSession { client, driver }
     }
 
-    /// Saves a PNG screenshot of the window under the artifacts folder.
+    /// Saves a PNG screenshot of the X display (what a person would see) under the
+    /// artifacts folder. WebKitWebDriver's own screenshot comes back blank under Xvfb (no
+    /// GPU compositing), so this uses ImageMagick's `import` on the root window instead.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
-        let png = self.client.screenshot().await.expect("take a screenshot");
+        // Let the window finish painting after the DOM settled.
+        tokio::time::sleep(Duration::from_millis(500)).await;
         let path = artifacts_dir().join(format!("{name}.png"));
-        std::fs::write(&path, png).expect("write the screenshot");
+        let status = Command::new("import")
+            .args(["-window", "root"])
+            .arg(&path)
+            .status()
+            .expect("ImageMagick's `import` must be installed (package imagemagick)");
+        assert!(status.success(), "import failed to capture the display");
         path
     }
 

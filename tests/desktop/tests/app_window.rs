@@ -26,6 +26,7 @@ async fn dashboard_shows_the_engine_version_over_ipc() {
     assert_eq!(client.title().await.unwrap(), "Strongroom");
 
     let shot = app.screenshot("desktop-dashboard").await;
-    assert!(std::fs::metadata(&shot).unwrap().len() > 1000, "screenshot is not empty");
+    // A blank display compresses to ~4 KB; the rendered dashboard is several times that.
+    assert!(std::fs::metadata(&shot).unwrap().len() > 15_000, "the screenshot shows the window");
     app.finish().await;
 }
