@@ -410,8 +410,10 @@ pub fn build_user(
     }
 }
 
-pub fn remove_user(shared: &Shared, user: &str) -> Result<(), EmulatorError> {
-    shared.tenant_mut().remove_user(user).map(|_| ())
+/// Deletes a user; `permanent` is a purge (users/delta `deleted`), otherwise a soft delete
+/// (`changed`).
+pub fn remove_user(shared: &Shared, user: &str, permanent: bool) -> Result<(), EmulatorError> {
+    shared.tenant_mut().remove_user(user, permanent).map(|_| ())
 }
 
 pub fn unlicense_user(shared: &Shared, user: &str) -> Result<(), EmulatorError> {
@@ -656,8 +658,13 @@ async fn http_add_user(State(s): State<AppState>, Json(new): Json<NewUser>) -> R
     ok(StatusCode::CREATED, &add_user(&s, &new)?)
 }
 
-async fn http_remove_user(State(s): State<AppState>, Path(user): Path<String>) -> Reply {
-    remove_user(&s, &user)?;
+/// `DELETE /users/{user}[?permanent=true]`
+async fn http_remove_user(
+    State(s): State<AppState>,
+    Path(user): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Reply {
+    remove_user(&s, &user, q.get("permanent").is_some_and(|v| v == "true"))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

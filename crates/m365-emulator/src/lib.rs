@@ -264,8 +264,14 @@ impl Emulator {
         control::add_user(&self.shared, user)
     }
 
+    /// Soft-deletes a user, as deleting in Entra does (users/delta: `@removed` `changed`).
     pub fn remove_user(&self, user: &str) -> Result<(), EmulatorError> {
-        control::remove_user(&self.shared, user)
+        control::remove_user(&self.shared, user, false)
+    }
+
+    /// Deletes a user permanently (users/delta: `@removed` `deleted`).
+    pub fn purge_user(&self, user: &str) -> Result<(), EmulatorError> {
+        control::remove_user(&self.shared, user, true)
     }
 
     pub fn unlicense_user(&self, user: &str) -> Result<(), EmulatorError> {

@@ -995,3 +995,59 @@ pub async fn attachment_value(
     )
         .into_response())
 }
+
+/// `POST /users/{id}/translateExchangeIds`: converts between `restId` and
+/// `restImmutableEntryId` (at most 1,000 ids; unknown ids are left out of the result).
+pub async fn translate_exchange_ids(
+    State(shared): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(p): Params,
+    body: bytes::Bytes,
+) -> Result<Response, GraphError> {
+    ctx.require(roles::READ_MAIL_BASIC)?;
+    let v: Value =
+        serde_json::from_slice(&body).map_err(|_| GraphError::bad_request("Invalid JSON body."))?;
+    let inputs = v["inputIds"]
+        .as_array()
+        .ok_or_else(|| GraphError::bad_request("inputIds is required."))?;
+    if inputs.len() > 1000 {
+        return Err(GraphError::bad_request(
+            "At most 1000 ids can be translated at once.",
+        ));
+    }
+    let to_immutable = match v["targetIdType"].as_str() {
+        Some("restImmutableEntryId") => true,
+        Some("restId") => false,
+        other => {
+            return Err(GraphError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "NotImplemented",
+                format!("targetIdType {other:?} is not supported by the emulator (restId, restImmutableEntryId)."),
+            ))
+        }
+    };
+    let t = shared.tenant();
+    let (_, mb) = super::mailbox(&t, &ctx, &user_of(&p))?;
+    let value: Vec<Value> = inputs
+        .iter()
+        .filter_map(|id| id.as_str())
+        .filter_map(|id| {
+            let m = mb.messages.get(&mb.message_num(id)?)?;
+            let target = if to_immutable {
+                &m.immutable_id
+            } else {
+                &m.rest_id
+            };
+            Some(json!({"sourceId": id, "targetId": target}))
+        })
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &collection(
+            ctx.context("Collection(microsoft.graph.convertIdResult)"),
+            value,
+            None,
+            None,
+        ),
+    ))
+}

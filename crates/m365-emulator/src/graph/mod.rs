@@ -133,6 +133,7 @@ pub fn router() -> Router<AppState> {
     let mailbox = || {
         Router::new()
             .route("/mailboxSettings", get(users::mailbox_settings))
+            .route("/translateExchangeIds", post(mail::translate_exchange_ids))
             .route(
                 "/mailFolders",
                 get(mail::list_top_folders).post(restore::create_top_folder),
@@ -289,7 +290,7 @@ fn preferences(headers: &HeaderMap) -> (bool, Option<usize>, bool) {
 /// Endpoint name for counters: method and path with ids replaced, e.g.
 /// `GET /users/{id}/mailFolders/{id}/messages/delta`.
 pub fn endpoint_name(method: &Method, path: &str) -> String {
-    const STATIC: [&str; 22] = [
+    const STATIC: [&str; 23] = [
         "users",
         "me",
         "mailFolders",
@@ -309,6 +310,7 @@ pub fn endpoint_name(method: &Method, path: &str) -> String {
         "move",
         "copy",
         "addPassword",
+        "translateExchangeIds",
         "v1.0",
         "beta",
         "",
@@ -328,7 +330,10 @@ fn mailbox_of(tenant: &Tenant, principal: &Principal, path: &str) -> Option<Stri
         ["me", rest, ..] => (principal.user_id.as_deref()?, *rest),
         _ => return None,
     };
-    if !matches!(rest, "mailFolders" | "messages" | "mailboxSettings") {
+    if !matches!(
+        rest,
+        "mailFolders" | "messages" | "mailboxSettings" | "translateExchangeIds"
+    ) {
         return None;
     }
     Some(

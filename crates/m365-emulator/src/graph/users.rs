@@ -470,7 +470,12 @@ pub async fn users_delta(
                 }
             }
             Change::Removed(id) if state.after > 0 => {
-                value.push(json!({"id": id, "@removed": {"reason": "deleted"}}))
+                let reason = if t.purged.contains(id) {
+                    "deleted"
+                } else {
+                    "changed"
+                };
+                value.push(json!({"id": id, "@removed": {"reason": reason}}))
             }
             Change::Removed(_) => {}
         }

@@ -488,6 +488,7 @@ pub fn tenant_in(seed: u64, domain: &str, users: usize, messages: usize) -> Tena
         service_principals: vec![sp, graph_sp],
         seq: 0,
         user_log: ChangeLog::default(),
+        purged: Default::default(),
     };
     for i in 0..users {
         let kind = KIND_CYCLE[i % KIND_CYCLE.len()];

@@ -570,6 +570,8 @@ pub struct Tenant {
     pub seq: u64,
     /// Directory changes, for users/delta.
     pub user_log: ChangeLog,
+    /// Users deleted permanently (users/delta says `deleted`; soft deletes say `changed`).
+    pub purged: std::collections::HashSet<String>,
 }
 
 impl Tenant {
@@ -610,11 +612,15 @@ impl Tenant {
         self.user_log.record(seq, Change::Upsert(id));
     }
 
-    pub fn remove_user(&mut self, id_or_upn: &str) -> Result<User, EmulatorError> {
+    /// Deletes a user: soft (restorable for 30 days in Entra) or permanent.
+    pub fn remove_user(&mut self, id_or_upn: &str, permanent: bool) -> Result<User, EmulatorError> {
         let i = self
             .user_index(id_or_upn)
             .ok_or(EmulatorError::NotFound("user"))?;
         let user = self.users.remove(i);
+        if permanent {
+            self.purged.insert(user.id.clone());
+        }
         self.seq += 1;
         self.user_log
             .record(self.seq, Change::Removed(user.id.clone()));

@@ -21,6 +21,12 @@ async fn serve_prints_one_ready_line_and_serves() {
             "--latency-ms",
             "1",
         ])
+        .args([
+            "--import-eml",
+            crate::common::FIXTURES,
+            "--into",
+            "admin@contoso.onmicrosoft.com/Imported/2019",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -52,13 +58,47 @@ async fn serve_prints_one_ready_line_and_serves() {
     .await;
     let resp = http
         .get(format!("{}/v1.0/users", info["graph"].as_str().unwrap()))
-        .bearer_auth(token)
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), reqwest::StatusCode::OK);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["value"].as_array().unwrap().len(), 3);
+    // --import-eml put the fixture .eml files into the folder path it named.
+    let graph = info["graph"].as_str().unwrap();
+    let folders: serde_json::Value = http
+        .get(format!(
+            "{graph}/v1.0/users/admin@contoso.onmicrosoft.com/mailFolders?$top=50"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let imported = folders["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["displayName"] == "Imported")
+        .unwrap_or_else(|| panic!("Imported folder in {folders}"))
+        .clone();
+    let children: serde_json::Value = http
+        .get(format!(
+            "{graph}/v1.0/users/admin@contoso.onmicrosoft.com/mailFolders/{}/childFolders",
+            imported["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(children["value"][0]["displayName"], "2019");
+    assert_eq!(children["value"][0]["totalItemCount"], 1);
     child.kill().unwrap();
     child.wait().unwrap();
 }

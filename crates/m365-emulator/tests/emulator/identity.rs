@@ -1010,3 +1010,110 @@ async fn admin_consent_v1_and_v2_grant_application_roles() {
     .contains("AADSTS90094"));
     let _ = UserKind::Licensed;
 }
+
+#[tokio::test]
+async fn form_post_and_fragment_modes_and_refresh_inactivity() {
+    let env = small().await;
+    let info = env.emu.info().clone();
+    let run = |mode: &'static str| {
+        let http = env.http.clone();
+        let info = info.clone();
+        async move {
+            let html = http
+                .get(format!(
+                    "{}/organizations/oauth2/v2.0/authorize",
+                    info.authority
+                ))
+                .query(&[
+                    ("client_id", info.client_id.as_str()),
+                    ("response_type", "code"),
+                    ("redirect_uri", "http://127.0.0.1:8400"),
+                    ("scope", "offline_access Mail.Read"),
+                    ("state", "m1"),
+                    ("response_mode", mode),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let ctx = field(&html, "ctx");
+            let resp = http
+                .post(format!("{}/organizations/login", info.authority))
+                .form(&[
+                    ("ctx", ctx.as_str()),
+                    ("login", info.admin.username.as_str()),
+                    ("passwd", info.admin.password.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            if resp.status() == StatusCode::OK
+                && resp.headers()["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/html")
+            {
+                let page = resp.text().await.unwrap();
+                if page.contains("id=\"consent\"") {
+                    return http
+                        .post(format!("{}/organizations/consent", info.authority))
+                        .form(&[("ctx", ctx.as_str()), ("accept", "yes")])
+                        .send()
+                        .await
+                        .unwrap();
+                }
+                panic!("unexpected page {page}");
+            }
+            resp
+        }
+    };
+    // form_post: an auto-submitting form to the redirect URI carrying code and state.
+    let resp = run("form_post").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("action=\"http://127.0.0.1:8400/\""), "{html}");
+    assert_eq!(field(&html, "state"), "m1");
+    let code = field(&html, "code");
+    // fragment: the parameters come after '#'.
+    let resp = run("fragment").await;
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let fragment = location.split_once('#').expect("fragment").1.to_string();
+    assert!(
+        fragment.contains("code=") && fragment.contains("state=m1"),
+        "{location}"
+    );
+    // Without PKCE the code is redeemed with the redirect URI alone; refresh tokens expire
+    // after 90 days without use.
+    let resp = env
+        .http
+        .post(env.token_url())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", info.client_id.as_str()),
+            ("code", code.as_str()),
+            ("redirect_uri", "http://127.0.0.1:8400"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (s, _, b) = split(resp).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(b.get("id_token").is_none(), "no openid scope, no id_token");
+    let refresh = b["refresh_token"].as_str().unwrap().to_string();
+    env.emu.advance_clock(Duration::from_secs(91 * 86_400));
+    let resp = env
+        .http
+        .post(env.token_url())
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", info.client_id.as_str()),
+            ("refresh_token", refresh.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (s, _, b) = split(resp).await;
+    assert_aadsts(s, &b, 400, "invalid_grant", 700082);
+}

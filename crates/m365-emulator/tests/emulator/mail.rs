@@ -318,6 +318,27 @@ async fn immutable_ids_survive_moves_and_both_formats_resolve() {
         )
         .await;
     assert_eq!(m["id"], immutable.as_str());
+    // translateExchangeIds converts both ways; unknown ids are left out.
+    let body = serde_json::json!({"inputIds": [moved.id, "AAMkADunknown"], "sourceIdType": "restId", "targetIdType": "restImmutableEntryId"});
+    let (s, _, t) = env
+        .send(
+            reqwest::Method::POST,
+            &format!("/users/{}/translateExchangeIds", user.id),
+            body,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(t["value"].as_array().unwrap().len(), 1);
+    assert_eq!(t["value"][0]["targetId"], immutable.as_str());
+    let body = serde_json::json!({"inputIds": [immutable], "targetIdType": "restId"});
+    let (_, _, t) = env
+        .send(
+            reqwest::Method::POST,
+            &format!("/users/{}/translateExchangeIds", user.id),
+            body,
+        )
+        .await;
+    assert_eq!(t["value"][0]["targetId"], moved.id.as_str());
 }
 
 #[tokio::test]

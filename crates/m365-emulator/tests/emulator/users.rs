@@ -134,6 +134,8 @@ async fn users_delta_reports_new_changed_and_removed_users() {
         .unwrap();
     let gone = env.user(UserKind::Room);
     env.emu.remove_user(&gone.id).unwrap();
+    let purged = env.user(UserKind::Shared);
+    env.emu.purge_user(&purged.id).unwrap();
     let unlicensed = env.mailbox_user();
     env.emu.unlicense_user(&unlicensed.id).unwrap();
     let (changes, next) = all_pages(&env, &empty, &[]).await;
@@ -141,11 +143,15 @@ async fn users_delta_reports_new_changed_and_removed_users() {
     assert!(changes
         .iter()
         .any(|c| c["id"] == added.id && c["displayName"] == "Nadia Ruiz"));
+    // Soft deletes say "changed" (restorable), purges "deleted".
     assert!(changes
         .iter()
-        .any(|c| c["id"] == gone.id && c["@removed"]["reason"] == "deleted"));
+        .any(|c| c["id"] == gone.id && c["@removed"]["reason"] == "changed"));
+    assert!(changes
+        .iter()
+        .any(|c| c["id"] == purged.id && c["@removed"]["reason"] == "deleted"));
     assert!(changes.iter().any(|c| c["id"] == unlicensed.id));
-    assert_eq!(changes.len(), 3);
+    assert_eq!(changes.len(), 4);
     // latest: no items, only a deltaLink.
     let (s, _, latest) = env.get("/users/delta?$deltatoken=latest").await;
     assert_eq!(s, StatusCode::OK);
