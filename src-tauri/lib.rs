@@ -42,7 +42,10 @@ pub fn run() {
 /// Shows and focuses the main window (tray "Open", or a click on the tray icon).
 fn show_main_window(app: &tauri::AppHandle) {
     if let Some(window) = app.get_webview_window("main") {
-        let shown = window.show().and_then(|()| window.unminimize()).and_then(|()| window.set_focus());
+        let shown = window
+            .show()
+            .and_then(|()| window.unminimize())
+            .and_then(|()| window.set_focus());
         if let Err(error) = shown {
             tracing::warn!(%error, "could not show the main window");
         }

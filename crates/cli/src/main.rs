@@ -6,7 +6,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "strongroom", version, about = "Encrypted local backup of Microsoft 365")]
+#[command(
+    name = "strongroom",
+    version,
+    about = "Encrypted local backup of Microsoft 365"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,7 +26,10 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Status => {
             let status = strongroom_engine::api::status();
-            println!("strongroom {} — {} task(s)", status.version, status.task_count);
+            println!(
+                "strongroom {} — {} task(s)",
+                status.version, status.task_count
+            );
         }
     }
     Ok(())

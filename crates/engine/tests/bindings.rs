@@ -21,7 +21,11 @@ fn ui_bindings_match_the_engine_types() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/bindings");
     let update = std::env::var_os("UPDATE_BINDINGS").is_some();
     let mut stale = Vec::new();
-    for (file, text) in [binding::<EngineStatus>(), binding::<ErrorCode>(), binding::<Error>()] {
+    for (file, text) in [
+        binding::<EngineStatus>(),
+        binding::<ErrorCode>(),
+        binding::<Error>(),
+    ] {
         let path = dir.join(&file);
         if update {
             std::fs::write(&path, &text).unwrap();
@@ -29,5 +33,8 @@ fn ui_bindings_match_the_engine_types() {
             stale.push(file);
         }
     }
-    assert!(stale.is_empty(), "stale UI bindings {stale:?}: rerun with UPDATE_BINDINGS=1");
+    assert!(
+        stale.is_empty(),
+        "stale UI bindings {stale:?}: rerun with UPDATE_BINDINGS=1"
+    );
 }

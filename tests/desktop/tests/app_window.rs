@@ -18,7 +18,10 @@ async fn dashboard_shows_the_engine_version_over_ipc() {
         .for_element(Locator::Css("[data-testid=engine-version]"))
         .await
         .expect("the engine version appears in the footer");
-    let expected = format!("Strongroom {} · idle", strongroom_engine::api::status().version);
+    let expected = format!(
+        "Strongroom {} · idle",
+        strongroom_engine::api::status().version
+    );
     assert_eq!(footer.text().await.unwrap(), expected);
 
     let heading = client.find(Locator::Css("h2")).await.unwrap();
@@ -27,6 +30,9 @@ async fn dashboard_shows_the_engine_version_over_ipc() {
 
     let shot = app.screenshot("desktop-dashboard").await;
     // A blank display compresses to ~4 KB; the rendered dashboard is several times that.
-    assert!(std::fs::metadata(&shot).unwrap().len() > 15_000, "the screenshot shows the window");
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 15_000,
+        "the screenshot shows the window"
+    );
     app.finish().await;
 }
