@@ -86,6 +86,24 @@ impl Ctx {
         }
     }
 
+    /// Delegated tokens open only the signed-in user's mailbox unless a `.Shared` scope was
+    /// granted; app-only tokens open any mailbox (access policies are checked earlier).
+    pub fn may_open(&self, user_id: &str) -> Result<(), GraphError> {
+        match &self.principal.user_id {
+            Some(me)
+                if !me.eq_ignore_ascii_case(user_id)
+                    && !self.principal.scopes.iter().any(|s| s.ends_with(".Shared")) =>
+            {
+                Err(GraphError::new(
+                    StatusCode::FORBIDDEN,
+                    "ErrorAccessDenied",
+                    "Access is denied. Check credentials and try again.",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub fn context(&self, fragment: &str) -> String {
         format!("{}/$metadata#{fragment}", self.base)
     }
@@ -667,6 +685,7 @@ pub fn mailbox<'a>(
             format!("The requested user '{who}' is invalid."),
         )
     })?;
+    ctx.may_open(&user.id)?;
     let mailbox = user.mailbox.as_ref().ok_or_else(GraphError::no_mailbox)?;
     Ok((user, mailbox))
 }
@@ -688,6 +707,7 @@ pub fn mailbox_mut<'a>(
     let Tenant { users, seq, .. } = tenant;
     let user = &mut users[index];
     let id = user.id.clone();
+    ctx.may_open(&id)?;
     let mailbox = user.mailbox.as_mut().ok_or_else(GraphError::no_mailbox)?;
     Ok((id, mailbox, seq))
 }

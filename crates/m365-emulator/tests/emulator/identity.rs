@@ -610,6 +610,28 @@ async fn auth_code_with_pkce_on_a_loopback_redirect() {
         .await;
     assert_eq!(s, StatusCode::OK, "{me}");
     assert_eq!(me["userPrincipalName"], admin.username);
+    // Delegated Mail.Read opens the signed-in user's mailbox, not someone else's.
+    let (s, _, _) = env
+        .get_with(
+            &format!("{}/me/mailFolders/inbox/messages", env.graph()),
+            &access,
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let other = env.mailbox_user();
+    let (s, h, b) = env
+        .get_with(
+            &format!(
+                "{}/users/{}/mailFolders/inbox/messages",
+                env.graph(),
+                other.id
+            ),
+            &access,
+            &[],
+        )
+        .await;
+    assert_graph_error(s, &h, &b, 403, "ErrorAccessDenied");
     // Codes are single use.
     let (s, b) = redeem(&env, &code, redirect, &verifier).await;
     assert_aadsts(s, &b, 400, "invalid_grant", 54005);
