@@ -299,7 +299,7 @@ async fn throttling_and_auth_errors_match_the_examples() {
             per: Duration::from_secs(60),
         },
         concurrency_limit: 1,
-        latency: Duration::from_millis(100),
+        latency: Duration::from_millis(500),
         ..Default::default()
     })
     .await;

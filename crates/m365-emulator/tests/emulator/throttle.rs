@@ -13,7 +13,7 @@ async fn concurrency_over_four_gets_mailbox_concurrency_429() {
         messages_per_user: 5,
         seed: 2,
         throttle: Throttle::Realistic,
-        latency: Duration::from_millis(150),
+        latency: Duration::from_millis(500),
         ..Default::default()
     })
     .await;
