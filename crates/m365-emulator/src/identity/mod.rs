@@ -85,6 +85,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
         .route("/common/discovery/keys", get(keys_common))
+        .route("/common/discovery/instance", get(instance_discovery))
         .route("/{tenant}/oauth2/v2.0/token", post(token::token))
         .route("/{tenant}/oauth2/token", post(token::token))
         .route("/{tenant}/oauth2/v2.0/authorize", get(authorize::authorize))
@@ -161,6 +162,32 @@ async fn keys(
 
 async fn keys_common(State(shared): State<AppState>) -> Json<serde_json::Value> {
     Json(shared.signer.jwks())
+}
+
+/// MSAL's instance discovery: the emulator's host is its own cloud, with no aliases.
+async fn instance_discovery(
+    State(shared): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Json<serde_json::Value> {
+    let base = &shared.info.authority;
+    let host = base
+        .trim_start_matches("http://")
+        .trim_start_matches("https://");
+    let tenant = q
+        .get("authorization_endpoint")
+        .and_then(|e| e.strip_prefix(base.as_str()))
+        .and_then(|rest| {
+            rest.trim_start_matches('/')
+                .split('/')
+                .next()
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "common".into());
+    Json(serde_json::json!({
+        "tenant_discovery_endpoint": format!("{base}/{tenant}/v2.0/.well-known/openid-configuration"),
+        "api-version": "1.1",
+        "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+    }))
 }
 
 /// Splits requested scopes into Graph permission names and OpenID Connect scopes.

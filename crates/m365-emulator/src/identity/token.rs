@@ -48,9 +48,33 @@ pub async fn token(
         }
     });
     match result {
-        Ok(body) => Json(body).into_response(),
+        Ok(mut body) => {
+            if form.get("client_info").map(String::as_str) == Some("1") {
+                add_client_info(&mut body);
+            }
+            Json(body).into_response()
+        }
         Err(e) => e.into_response(),
     }
+}
+
+/// MSAL asks for `client_info=1` on user flows: base64url `{"uid","utid"}` of the signed-in
+/// user, from which it builds the account's home id.
+fn add_client_info(body: &mut Value) {
+    let Some(claims) = body["access_token"]
+        .as_str()
+        .and_then(|t| Jwt::parse(t).ok())
+        .map(|j| j.claims)
+    else {
+        return;
+    };
+    if claims["idtyp"] != "user" {
+        return;
+    }
+    let info = json!({"uid": claims["oid"], "utid": claims["tid"]});
+    body["client_info"] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(info.to_string())
+        .into();
 }
 
 /// The client id and secret from the form or from HTTP Basic authentication.

@@ -658,6 +658,28 @@ async fn auth_code_with_pkce_on_a_loopback_redirect() {
             (s, b)
         }
     };
+    // MSAL's client_info=1 adds {uid, utid} of the signed-in user.
+    let resp = env
+        .http
+        .post(env.token_url())
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", info.client_id.as_str()),
+            ("refresh_token", refresh.as_str()),
+            ("client_info", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (_, _, with_info) = split(resp).await;
+    let client_info: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(with_info["client_info"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(client_info["utid"], info.tenant_id);
+    assert_eq!(client_info["uid"], env.emu.tenant().users[0].id);
     let (s, first) = refresh_with(refresh.clone()).await;
     assert_eq!(s, StatusCode::OK, "{first}");
     assert_ne!(first["refresh_token"], refresh.as_str());
@@ -825,6 +847,29 @@ async fn openid_metadata_for_tenant_and_aliases() {
             format!("{}/{tenant}/oauth2/v2.0/authorize", info.authority)
         );
     }
+    // MSAL's instance discovery points back at the emulator.
+    let authorize = format!(
+        "{}/{}/oauth2/v2.0/authorize",
+        info.authority, info.tenant_id
+    );
+    let (s, _, b) = env
+        .get(&format!(
+            "{}/common/discovery/instance?api-version=1.1&authorization_endpoint={authorize}",
+            info.authority
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        b["tenant_discovery_endpoint"],
+        format!(
+            "{}/{}/v2.0/.well-known/openid-configuration",
+            info.authority, info.tenant_id
+        )
+    );
+    assert_eq!(
+        b["metadata"][0]["aliases"][0],
+        info.authority.trim_start_matches("http://")
+    );
 }
 
 /// The provisioning flow: an admin signs in, creates an app with a certificate, its service
