@@ -461,7 +461,7 @@ pub async fn login(
         .sessions
         .insert(cookie.clone(), user_id.clone());
     let mut response = after_sign_in(&shared, &form.ctx, &user_id, false);
-    if let Ok(v) = format!("{SESSION_COOKIE}={cookie}; Path=/; HttpOnly; SameSite=None").parse() {
+    if let Ok(v) = format!("{SESSION_COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Lax").parse() {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response

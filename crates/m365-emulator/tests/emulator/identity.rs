@@ -1184,3 +1184,72 @@ async fn form_post_and_fragment_modes_and_refresh_inactivity() {
     let (s, _, b) = split(resp).await;
     assert_aadsts(s, &b, 400, "invalid_grant", 700082);
 }
+
+#[tokio::test]
+async fn a_signed_in_session_allows_prompt_none() {
+    let env = small().await;
+    let info = env.emu.info().clone();
+    let authorize = |prompt: Option<&'static str>, cookie: Option<String>| {
+        let http = env.http.clone();
+        let info = info.clone();
+        async move {
+            let mut params = vec![
+                ("client_id", info.client_id.clone()),
+                ("response_type", "code".to_string()),
+                ("redirect_uri", "http://localhost/".to_string()),
+                ("scope", "User.Read".to_string()),
+                ("state", "silent".to_string()),
+            ];
+            if let Some(p) = prompt {
+                params.push(("prompt", p.to_string()));
+            }
+            let mut req = http
+                .get(format!("{}/common/oauth2/v2.0/authorize", info.authority))
+                .query(&params);
+            if let Some(c) = cookie {
+                req = req.header("Cookie", c);
+            }
+            req.send().await.unwrap()
+        }
+    };
+    let html = authorize(None, None).await.text().await.unwrap();
+    let ctx = field(&html, "ctx");
+    let resp = env
+        .http
+        .post(format!("{}/common/login", info.authority))
+        .form(&[
+            ("ctx", ctx.as_str()),
+            ("login", info.admin.username.as_str()),
+            ("passwd", info.admin.password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let cookie = resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(cookie.starts_with("ESTSAUTH="));
+    let html = resp.text().await.unwrap();
+    let resp = env
+        .http
+        .post(format!("{}/common/consent", info.authority))
+        .form(&[("ctx", field(&html, "ctx").as_str()), ("accept", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    // Same session, consent given: prompt=none returns a code without any page.
+    let resp = authorize(Some("none"), Some(cookie.clone())).await;
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let q = query(resp.headers()["location"].to_str().unwrap());
+    assert!(q.contains_key("code"));
+    assert_eq!(q["state"], "silent");
+    // prompt=login asks for the password again.
+    let resp = authorize(Some("login"), Some(cookie)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.text().await.unwrap().contains("id=\"i0118\""));
+}
