@@ -432,9 +432,9 @@ pub fn expire_delta_tokens(shared: &Shared, user: Option<&str>) -> Result<(), Em
         }
         found = true;
         if let Some(mb) = u.mailbox.as_mut() {
-            mb.folder_generation += crate::graph::mail::KEPT_GENERATIONS;
+            mb.folder_generation += crate::graph::delta::KEPT_GENERATIONS;
             for f in mb.folders.iter_mut() {
-                f.generation += crate::graph::mail::KEPT_GENERATIONS;
+                f.generation += crate::graph::delta::KEPT_GENERATIONS;
             }
         }
     }

@@ -5,8 +5,11 @@
 //! injected faults → per-mailbox throttle → latency (service time) → handler → error envelope.
 
 pub mod apps;
+pub mod attachments;
 pub mod batch;
-pub mod mail;
+pub mod delta;
+pub mod folders;
+pub mod messages;
 pub mod restore;
 pub mod users;
 
@@ -28,6 +31,26 @@ use futures::StreamExt as _;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// Route parameters (`{user}`, `{folder}`, `{message}`, `{attachment}`) by name.
+pub type Params = axum::extract::Path<HashMap<String, String>>;
+/// Query-string parameters by name.
+pub type QueryMap = axum::extract::Query<HashMap<String, String>>;
+
+/// The `{user}` route segment; `me` on the `/me` routes, which have none.
+pub fn user_of(p: &HashMap<String, String>) -> String {
+    p.get("user").cloned().unwrap_or_else(|| "me".into())
+}
+
+/// The folder a route's `{folder}` names (an id or a well-known name).
+pub fn named_folder<'a>(
+    mb: &'a Mailbox,
+    p: &HashMap<String, String>,
+) -> Result<&'a crate::tenant::Folder, GraphError> {
+    mb.folder(p.get("folder").map(String::as_str).unwrap_or(""))
+        .ok_or_else(GraphError::item_not_found)
+}
 
 /// Who is calling: from the validated access token.
 #[derive(Debug, Clone)]
@@ -127,59 +150,65 @@ pub fn router() -> Router<AppState> {
         Router::new()
             .route(
                 "/",
-                get(mail::get_message)
+                get(messages::get_message)
                     .patch(restore::update_message)
                     .delete(restore::delete_message),
             )
-            .route("/$value", get(mail::message_value))
+            .route("/$value", get(messages::message_value))
             .route("/move", post(restore::move_message))
             .route("/copy", post(restore::copy_message))
             .route(
                 "/attachments",
-                get(mail::list_attachments).post(restore::add_attachment),
+                get(attachments::list_attachments).post(restore::add_attachment),
             )
             .route(
                 "/attachments/createUploadSession",
                 post(restore::create_upload_session),
             )
-            .route("/attachments/{attachment}", get(mail::get_attachment))
+            .route(
+                "/attachments/{attachment}",
+                get(attachments::get_attachment),
+            )
             .route(
                 "/attachments/{attachment}/$value",
-                get(mail::attachment_value),
+                get(attachments::attachment_value),
             )
     };
     let mailbox = || {
         Router::new()
             .route("/mailboxSettings", get(users::mailbox_settings))
-            .route("/translateExchangeIds", post(mail::translate_exchange_ids))
+            .route(
+                "/translateExchangeIds",
+                post(messages::translate_exchange_ids),
+            )
             .route(
                 "/mailFolders",
-                get(mail::list_top_folders).post(restore::create_top_folder),
+                get(folders::list_top_folders).post(restore::create_top_folder),
             )
-            .route("/mailFolders/delta", get(mail::folders_delta))
+            .route("/mailFolders/delta", get(delta::folders_delta))
             .route(
                 "/mailFolders/{folder}",
-                get(mail::get_folder)
+                get(folders::get_folder)
                     .patch(restore::update_folder)
                     .delete(restore::delete_folder),
             )
             .route("/mailFolders/{folder}/move", post(restore::move_folder))
             .route(
                 "/mailFolders/{folder}/childFolders",
-                get(mail::list_child_folders).post(restore::create_child_folder),
+                get(folders::list_child_folders).post(restore::create_child_folder),
             )
             .route(
                 "/mailFolders/{folder}/messages",
-                get(mail::list_folder_messages).post(restore::create_message),
+                get(messages::list_folder_messages).post(restore::create_message),
             )
             .route(
                 "/mailFolders/{folder}/messages/delta",
-                get(mail::messages_delta),
+                get(delta::messages_delta),
             )
             .nest("/mailFolders/{folder}/messages/{message}", message())
             .route(
                 "/messages",
-                get(mail::list_all_messages).post(restore::create_message),
+                get(messages::list_all_messages).post(restore::create_message),
             )
             .nest("/messages/{message}", message())
     };

@@ -1,8 +1,10 @@
 //! Writing mail (restore): folders, messages from MIME or JSON, attachments (small POST and
 //! upload sessions on a pre-authenticated URL), move, copy, update and delete.
 
-use super::mail::{attachment_json, find_message, folder_json, message_json};
-use super::{json, Ctx};
+use super::attachments::{attachment_json, attachments_path};
+use super::folders::folder_json;
+use super::messages::{find_message, message_id, message_json};
+use super::{json, named_folder, user_of, Ctx, Params};
 use crate::error::GraphError;
 use crate::identity::{random_token, roles};
 use crate::state::AppState;
@@ -19,18 +21,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
-type Params = Path<HashMap<String, String>>;
-
 /// Graph rejects request bodies over about 4 MB.
 pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 /// Upload-session chunks must be 4 MB or less.
 pub const MAX_CHUNK_BYTES: usize = 4 * 1024 * 1024;
 /// Exchange's largest message (admins can raise 35 MB to 150 MB).
 pub const MAX_ATTACHMENT_BYTES: u64 = 150 * 1024 * 1024;
-
-fn user_of(p: &HashMap<String, String>) -> String {
-    p.get("user").cloned().unwrap_or_else(|| "me".into())
-}
 
 fn too_large() -> GraphError {
     GraphError::new(
@@ -51,6 +47,58 @@ fn parse_json(body: &Bytes) -> Result<Value, GraphError> {
             format!("Invalid JSON in the request body: {e}"),
         )
     })
+}
+
+/// The id of a folder given by id or well-known name.
+fn folder_id_of(mb: &crate::tenant::Mailbox, key: &str) -> Result<String, GraphError> {
+    Ok(mb
+        .folder(key)
+        .ok_or_else(GraphError::item_not_found)?
+        .id
+        .clone())
+}
+
+/// `destinationId` of a move or copy body.
+fn destination_id(v: &Value) -> Result<String, GraphError> {
+    v["destinationId"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| GraphError::bad_request("destinationId is required."))
+}
+
+/// A written folder as Graph returns it.
+fn folder_response(
+    mb: &crate::tenant::Mailbox,
+    ctx: &Ctx,
+    user_id: &str,
+    id: &str,
+    status: StatusCode,
+) -> Result<Response, GraphError> {
+    let folder = mb.folder(id).ok_or_else(GraphError::item_not_found)?;
+    let mut out = folder_json(mb, folder);
+    out["@odata.context"] = ctx
+        .context(&format!("users('{user_id}')/mailFolders/$entity"))
+        .into();
+    Ok(json(status, &out))
+}
+
+/// A written message as Graph returns it (with its body).
+fn message_response(
+    mb: &crate::tenant::Mailbox,
+    num: u64,
+    ctx: &Ctx,
+    user_id: &str,
+    status: StatusCode,
+) -> Result<Response, GraphError> {
+    let m = mb
+        .messages
+        .get(&num)
+        .ok_or_else(GraphError::item_not_found)?;
+    let mut out = message_json(m, ctx, true, false);
+    out["@odata.context"] = ctx
+        .context(&format!("users('{user_id}')/messages/$entity"))
+        .into();
+    Ok(json(status, &out))
 }
 
 fn create_folder(
@@ -75,11 +123,7 @@ fn create_folder(
     let hidden = v["isHidden"].as_bool().unwrap_or(false);
     let mut t = shared.tenant_mut();
     let (user_id, mb, seq) = super::mailbox_mut(&mut t, ctx, &user_of(p))?;
-    let parent_id = mb
-        .folder(parent)
-        .ok_or_else(GraphError::item_not_found)?
-        .id
-        .clone();
+    let parent_id = folder_id_of(mb, parent)?;
     let id = mb.create_folder(&parent_id, name, hidden, seq)?;
     let folder = mb.folder(&id).ok_or_else(GraphError::item_not_found)?;
     let mut out = folder_json(mb, folder);
@@ -120,20 +164,11 @@ pub async fn update_folder(
     let v = parse_json(&body)?;
     let mut t = shared.tenant_mut();
     let (user_id, mb, seq) = super::mailbox_mut(&mut t, &ctx, &user_of(&p))?;
-    let id = mb
-        .folder(p.get("folder").map(String::as_str).unwrap_or(""))
-        .ok_or_else(GraphError::item_not_found)?
-        .id
-        .clone();
+    let id = named_folder(mb, &p)?.id.clone();
     if let Some(name) = v["displayName"].as_str() {
         mb.rename_folder(&id, name, seq)?;
     }
-    let folder = mb.folder(&id).ok_or_else(GraphError::item_not_found)?;
-    let mut out = folder_json(mb, folder);
-    out["@odata.context"] = ctx
-        .context(&format!("users('{user_id}')/mailFolders/$entity"))
-        .into();
-    Ok(json(StatusCode::OK, &out))
+    folder_response(mb, &ctx, &user_id, &id, StatusCode::OK)
 }
 
 pub async fn move_folder(
@@ -144,24 +179,12 @@ pub async fn move_folder(
 ) -> Result<Response, GraphError> {
     ctx.require(roles::WRITE_MAIL)?;
     let v = parse_json(&body)?;
-    let dest = v["destinationId"]
-        .as_str()
-        .ok_or_else(|| GraphError::bad_request("destinationId is required."))?
-        .to_string();
+    let dest = destination_id(&v)?;
     let mut t = shared.tenant_mut();
     let (user_id, mb, seq) = super::mailbox_mut(&mut t, &ctx, &user_of(&p))?;
-    let id = mb
-        .folder(p.get("folder").map(String::as_str).unwrap_or(""))
-        .ok_or_else(GraphError::item_not_found)?
-        .id
-        .clone();
+    let id = named_folder(mb, &p)?.id.clone();
     mb.move_folder(&id, &dest, seq)?;
-    let folder = mb.folder(&id).ok_or_else(GraphError::item_not_found)?;
-    let mut out = folder_json(mb, folder);
-    out["@odata.context"] = ctx
-        .context(&format!("users('{user_id}')/mailFolders/$entity"))
-        .into();
-    Ok(json(StatusCode::CREATED, &out))
+    folder_response(mb, &ctx, &user_id, &id, StatusCode::CREATED)
 }
 
 pub async fn delete_folder(
@@ -172,11 +195,7 @@ pub async fn delete_folder(
     ctx.require(roles::WRITE_MAIL)?;
     let mut t = shared.tenant_mut();
     let (_, mb, seq) = super::mailbox_mut(&mut t, &ctx, &user_of(&p))?;
-    let id = mb
-        .folder(p.get("folder").map(String::as_str).unwrap_or(""))
-        .ok_or_else(GraphError::item_not_found)?
-        .id
-        .clone();
+    let id = named_folder(mb, &p)?.id.clone();
     mb.delete_folder(&id, seq)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -384,24 +403,12 @@ pub async fn create_message(
     let folder = p.get("folder").cloned().unwrap_or_else(|| "drafts".into());
     let mut t = shared.tenant_mut();
     let (user_id, mb, seq) = super::mailbox_mut(&mut t, &ctx, &user_of(&p))?;
-    let folder_id = mb
-        .folder(&folder)
-        .ok_or_else(GraphError::item_not_found)?
-        .id
-        .clone();
+    let folder_id = folder_id_of(mb, &folder)?;
     let num = mb.insert_message(message, &folder_id, seq);
-    let m = mb
-        .messages
-        .get_mut(&num)
-        .ok_or_else(GraphError::item_not_found)?;
-    if matches!(m.mime, MimeSource::Composed) {
-        m.size = m.mime_bytes().len() as u64;
+    if let Some(m) = mb.messages.get_mut(&num) {
+        resize_composed(m);
     }
-    let mut out = message_json(m, &ctx, true, false);
-    out["@odata.context"] = ctx
-        .context(&format!("users('{user_id}')/messages/$entity"))
-        .into();
-    Ok(json(StatusCode::CREATED, &out))
+    message_response(mb, num, &ctx, &user_id, StatusCode::CREATED)
 }
 
 /// PATCH message: the properties a client may change after creation. Writes to
@@ -441,15 +448,7 @@ pub async fn update_message(
         }
     }
     mb.touch_message(num, now, seq);
-    let m = mb
-        .messages
-        .get(&num)
-        .ok_or_else(GraphError::item_not_found)?;
-    let mut out = message_json(m, &ctx, true, false);
-    out["@odata.context"] = ctx
-        .context(&format!("users('{user_id}')/messages/$entity"))
-        .into();
-    Ok(json(StatusCode::OK, &out))
+    message_response(mb, num, &ctx, &user_id, StatusCode::OK)
 }
 
 pub async fn delete_message(
@@ -473,24 +472,13 @@ pub async fn move_message(
 ) -> Result<Response, GraphError> {
     ctx.require(roles::WRITE_MAIL)?;
     let v = parse_json(&body)?;
-    let dest = v["destinationId"]
-        .as_str()
-        .ok_or_else(|| GraphError::bad_request("destinationId is required."))?
-        .to_string();
+    let dest = destination_id(&v)?;
     let now = shared.clock.now();
     let mut t = shared.tenant_mut();
     let (user_id, mb, seq) = super::mailbox_mut(&mut t, &ctx, &user_of(&p))?;
     let num = find_message(mb, &p)?.num;
     mb.move_message(num, &dest, now, seq)?;
-    let m = mb
-        .messages
-        .get(&num)
-        .ok_or_else(GraphError::item_not_found)?;
-    let mut out = message_json(m, &ctx, true, false);
-    out["@odata.context"] = ctx
-        .context(&format!("users('{user_id}')/messages/$entity"))
-        .into();
-    Ok(json(StatusCode::CREATED, &out))
+    message_response(mb, num, &ctx, &user_id, StatusCode::CREATED)
 }
 
 pub async fn copy_message(
@@ -501,28 +489,20 @@ pub async fn copy_message(
 ) -> Result<Response, GraphError> {
     ctx.require(roles::WRITE_MAIL)?;
     let v = parse_json(&body)?;
-    let dest = v["destinationId"]
-        .as_str()
-        .ok_or_else(|| GraphError::bad_request("destinationId is required."))?
-        .to_string();
+    let dest = destination_id(&v)?;
     let mut t = shared.tenant_mut();
     let (user_id, mb, seq) = super::mailbox_mut(&mut t, &ctx, &user_of(&p))?;
     let copy = find_message(mb, &p)?.clone();
-    let dest_id = mb
-        .folder(&dest)
-        .ok_or_else(GraphError::item_not_found)?
-        .id
-        .clone();
+    let dest_id = folder_id_of(mb, &dest)?;
     let num = mb.insert_message(copy, &dest_id, seq);
-    let m = mb
-        .messages
-        .get(&num)
-        .ok_or_else(GraphError::item_not_found)?;
-    let mut out = message_json(m, &ctx, true, false);
-    out["@odata.context"] = ctx
-        .context(&format!("users('{user_id}')/messages/$entity"))
-        .into();
-    Ok(json(StatusCode::CREATED, &out))
+    message_response(mb, num, &ctx, &user_id, StatusCode::CREATED)
+}
+
+/// A message built from JSON has no stored MIME; its size is that of the MIME `$value` composes.
+fn resize_composed(m: &mut Message) {
+    if matches!(m.mime, MimeSource::Composed) {
+        m.size = m.mime_bytes().len() as u64;
+    }
 }
 
 /// Appends an attachment to a message (the message's MIME is re-synthesised on `$value`
@@ -540,9 +520,7 @@ fn attach(
         .ok_or_else(GraphError::item_not_found)?;
     a.id = attachment_id(&m.immutable_id, m.attachments.len());
     m.attachments.push(a.clone());
-    if matches!(m.mime, MimeSource::Composed) {
-        m.size = m.mime_bytes().len() as u64;
-    }
+    resize_composed(m);
     mb.touch_message(num, now, seq);
     Ok(a)
 }
@@ -567,10 +545,7 @@ pub async fn add_attachment(
         .ok_or_else(GraphError::item_not_found)?;
     let mut out = attachment_json(m, &a, true);
     out["@odata.context"] = ctx
-        .context(&format!(
-            "users('{user_id}')/messages('{}')/attachments/$entity",
-            p.get("message").cloned().unwrap_or_default()
-        ))
+        .context(&format!("{}/$entity", attachments_path(&user_id, &p)))
         .into();
     Ok(json(StatusCode::CREATED, &out))
 }
@@ -639,7 +614,7 @@ pub async fn create_upload_session(
         let t = shared.tenant();
         let (user, mb) = super::mailbox(&t, &ctx, &user_of(&p))?;
         let m = find_message(mb, &p)?;
-        (user.id.clone(), m.num, super::mail::message_id(m, &ctx))
+        (user.id.clone(), m.num, message_id(m, &ctx))
     };
     let session_id = random_token(32);
     let auth_token = random_token(64);
