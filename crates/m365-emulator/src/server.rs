@@ -35,7 +35,7 @@ pub fn app(shared: AppState) -> Router {
         .nest("/_emulator", control::router())
         .route(
             "/outlook/api/v2.0/{user}/{message}/{session}",
-            put(graph::restore::upload_chunk),
+            put(graph::uploads::upload_chunk),
         )
         // Graph's own limits (4 MB requests, 4 MB chunks) are enforced by the handlers.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -24,7 +24,7 @@ pub struct Shared {
     pub throttle: Throttler,
     pub faults: Faults,
     pub counters: Counters,
-    pub uploads: Mutex<crate::graph::restore::UploadSessions>,
+    pub uploads: Mutex<crate::graph::uploads::UploadSessions>,
 }
 
 impl Shared {

@@ -59,7 +59,8 @@ fn recipient(r: &Recipient) -> Value {
     json!({"emailAddress": {"name": r.name, "address": r.address}})
 }
 
-fn strip_html(html: &str) -> String {
+/// The text between an HTML body's tags, as written (no entity decoding).
+pub(super) fn strip_tags(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut in_tag = false;
     for c in html.chars() {
@@ -70,7 +71,13 @@ fn strip_html(html: &str) -> String {
             _ => {}
         }
     }
-    out.replace("&amp;", "&")
+    out
+}
+
+/// An HTML body as plain text for `Prefer: outlook.body-content-type="text"`.
+fn strip_html(html: &str) -> String {
+    strip_tags(html)
+        .replace("&amp;", "&")
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .trim()

@@ -11,6 +11,7 @@ pub mod delta;
 pub mod folders;
 pub mod messages;
 pub mod restore;
+pub mod uploads;
 pub mod users;
 
 use crate::error::GraphError;
@@ -163,7 +164,7 @@ pub fn router() -> Router<AppState> {
             )
             .route(
                 "/attachments/createUploadSession",
-                post(restore::create_upload_session),
+                post(uploads::create_upload_session),
             )
             .route(
                 "/attachments/{attachment}",
