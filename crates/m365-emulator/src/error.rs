@@ -1,6 +1,6 @@
 //! Errors: `EmulatorError` for the library API, `GraphError` for Graph's JSON error envelope.
 //!
-//! A handler returns `GraphError`; the envelope middleware (`graph::envelope`) then writes
+//! A handler returns `GraphError`; the Graph middleware (`graph::pipeline`) then writes
 //! `{"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}` with
 //! the same request id as the `request-id` header, as Graph does.
 
@@ -141,7 +141,7 @@ impl From<EmulatorError> for GraphError {
     }
 }
 
-/// The response carries the error as an extension; `graph::envelope` renders the body.
+/// The response carries the error as an extension; `graph::pipeline` renders the body.
 impl IntoResponse for GraphError {
     fn into_response(self) -> Response {
         let mut response = self.status.into_response();

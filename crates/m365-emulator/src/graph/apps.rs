@@ -412,11 +412,8 @@ pub async fn assign_role(
     )
 }
 
-pub async fn list_assignments(
-    State(shared): State<AppState>,
-    Extension(ctx): Extension<Ctx>,
-    Path(id): Path<String>,
-) -> Result<Response, GraphError> {
+/// Reading role assignments takes any of the application, assignment or user read roles.
+fn require_assignment_read(ctx: &Ctx) -> Result<(), GraphError> {
     ctx.require_directory(
         &[
             roles::READ_APPS,
@@ -424,7 +421,28 @@ pub async fn list_assignments(
             roles::READ_USERS,
         ]
         .concat(),
-    )?;
+    )
+}
+
+/// One page holding all of a service principal's assignments (`relation` names the side).
+fn assignment_list(ctx: &Ctx, sp_id: &str, relation: &str, value: Vec<Value>) -> Response {
+    json(
+        StatusCode::OK,
+        &collection(
+            ctx.context(&format!("servicePrincipals('{sp_id}')/{relation}")),
+            value,
+            None,
+            None,
+        ),
+    )
+}
+
+pub async fn list_assignments(
+    State(shared): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+) -> Result<Response, GraphError> {
+    require_assignment_read(&ctx)?;
     let t = shared.tenant();
     let sp = find_sp(&t, &id)?;
     let value = sp
@@ -432,18 +450,7 @@ pub async fn list_assignments(
         .iter()
         .map(|(aid, rid)| assignment_json(&t, sp, aid, rid))
         .collect();
-    Ok(json(
-        StatusCode::OK,
-        &collection(
-            ctx.context(&format!(
-                "servicePrincipals('{}')/appRoleAssignments",
-                sp.id
-            )),
-            value,
-            None,
-            None,
-        ),
-    ))
+    Ok(assignment_list(&ctx, &sp.id, "appRoleAssignments", value))
 }
 
 pub async fn list_assigned_to(
@@ -451,14 +458,7 @@ pub async fn list_assigned_to(
     Extension(ctx): Extension<Ctx>,
     Path(id): Path<String>,
 ) -> Result<Response, GraphError> {
-    ctx.require_directory(
-        &[
-            roles::READ_APPS,
-            roles::WRITE_ROLE_ASSIGNMENTS,
-            roles::READ_USERS,
-        ]
-        .concat(),
-    )?;
+    require_assignment_read(&ctx)?;
     let t = shared.tenant();
     let resource = find_sp(&t, &id)?;
     let value = t
@@ -467,16 +467,10 @@ pub async fn list_assigned_to(
         .flat_map(|sp| sp.assignments.iter().map(move |(aid, rid)| (sp, aid, rid)))
         .map(|(sp, aid, rid)| assignment_json(&t, sp, aid, rid))
         .collect();
-    Ok(json(
-        StatusCode::OK,
-        &collection(
-            ctx.context(&format!(
-                "servicePrincipals('{}')/appRoleAssignedTo",
-                resource.id
-            )),
-            value,
-            None,
-            None,
-        ),
+    Ok(assignment_list(
+        &ctx,
+        &resource.id,
+        "appRoleAssignedTo",
+        value,
     ))
 }

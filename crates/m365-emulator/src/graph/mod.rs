@@ -701,6 +701,14 @@ pub fn top(
     }
 }
 
+fn invalid_user(who: &str) -> GraphError {
+    GraphError::new(
+        StatusCode::NOT_FOUND,
+        "ErrorInvalidUser",
+        format!("The requested user '{who}' is invalid."),
+    )
+}
+
 /// Finds a user's mailbox for an Outlook request, with Graph's errors for each miss.
 pub fn mailbox<'a>(
     tenant: &'a Tenant,
@@ -708,13 +716,7 @@ pub fn mailbox<'a>(
     segment: &str,
 ) -> Result<(&'a User, &'a Mailbox), GraphError> {
     let who = ctx.user_segment(segment)?;
-    let user = tenant.user(who).ok_or_else(|| {
-        GraphError::new(
-            StatusCode::NOT_FOUND,
-            "ErrorInvalidUser",
-            format!("The requested user '{who}' is invalid."),
-        )
-    })?;
+    let user = tenant.user(who).ok_or_else(|| invalid_user(who))?;
     ctx.may_open(&user.id)?;
     let mailbox = user.mailbox.as_ref().ok_or_else(GraphError::no_mailbox)?;
     Ok((user, mailbox))
@@ -727,13 +729,7 @@ pub fn mailbox_mut<'a>(
     segment: &str,
 ) -> Result<(String, &'a mut Mailbox, &'a mut u64), GraphError> {
     let who = ctx.user_segment(segment)?.to_string();
-    let index = tenant.user_index(&who).ok_or_else(|| {
-        GraphError::new(
-            StatusCode::NOT_FOUND,
-            "ErrorInvalidUser",
-            format!("The requested user '{who}' is invalid."),
-        )
-    })?;
+    let index = tenant.user_index(&who).ok_or_else(|| invalid_user(&who))?;
     let Tenant { users, seq, .. } = tenant;
     let user = &mut users[index];
     let id = user.id.clone();

@@ -29,18 +29,8 @@ const DEFAULT_PROPERTIES: [&str; 11] = [
     "surname",
     "userPrincipalName",
 ];
-const ALL_PROPERTIES: [&str; 20] = [
-    "businessPhones",
-    "displayName",
-    "givenName",
-    "id",
-    "jobTitle",
-    "mail",
-    "mobilePhone",
-    "officeLocation",
-    "preferredLanguage",
-    "surname",
-    "userPrincipalName",
+/// Properties returned only when `$select` asks for them.
+const MORE_PROPERTIES: [&str; 9] = [
     "accountEnabled",
     "assignedLicenses",
     "assignedPlans",
@@ -54,6 +44,15 @@ const ALL_PROPERTIES: [&str; 20] = [
 
 /// Delta tokens for the directory are valid for seven days.
 const DIRECTORY_TOKEN_LIFETIME: Duration = Duration::days(7);
+
+/// `$select` for users, against the default properties and the ones only `$select` returns.
+fn select_user(q: &HashMap<String, String>) -> Result<Option<Vec<String>>, GraphError> {
+    select(
+        q,
+        &[&DEFAULT_PROPERTIES[..], &MORE_PROPERTIES[..]].concat(),
+        "user",
+    )
+}
 
 pub fn user_json(u: &User) -> Value {
     let plans: Vec<Value> = if u.licenses.iter().any(|l| l == SKU_E3) {
@@ -145,7 +144,7 @@ pub async fn list_users(
         Some(t) => decode_token::<ListState>(t)
             .ok_or_else(|| GraphError::bad_request("Invalid $skiptoken."))?,
         None => {
-            let selected = select(&q, &ALL_PROPERTIES, "user")?;
+            let selected = select_user(&q)?;
             if selected
                 .as_ref()
                 .is_some_and(|s| s.iter().any(|f| f.eq_ignore_ascii_case("mailboxSettings")))
@@ -291,7 +290,7 @@ pub async fn get_user(
     if ctx.principal.user_id.as_deref() != Some(who.as_str()) {
         ctx.require_directory(roles::READ_USERS)?;
     }
-    let selected = select(&q, &ALL_PROPERTIES, "user")?;
+    let selected = select_user(&q)?;
     let t = shared.tenant();
     let u = t
         .user(&who)
@@ -418,7 +417,7 @@ pub async fn users_delta(
                 after: t.seq,
                 upto: 0,
                 cursor: 0,
-                select: select(&q, &ALL_PROPERTIES, "user")?,
+                select: select_user(&q)?,
                 issued: now,
             });
             let body = collection(
@@ -449,7 +448,7 @@ pub async fn users_delta(
             after: 0,
             upto: t.seq,
             cursor: 0,
-            select: select(&q, &ALL_PROPERTIES, "user")?,
+            select: select_user(&q)?,
             issued: now,
         }
     };
