@@ -8,7 +8,7 @@ use super::{json, named_folder, user_of, Ctx, Params};
 use crate::error::GraphError;
 use crate::identity::{random_token, roles};
 use crate::state::AppState;
-use crate::tenant::generate::from_mime_facts;
+use crate::tenant::message::from_mime_facts;
 use crate::tenant::message::preview;
 use crate::tenant::{attachment_id, AttachmentMeta, Message, MimeSource, Recipient};
 use axum::extract::{Path, State};

@@ -16,7 +16,7 @@ pub struct Recipient {
 #[derive(Debug, Clone)]
 pub enum MimeSource {
     /// Rebuilt on demand from the seed, so large generated tenants cost no memory.
-    Generated(Box<super::generate::MessageRecipe>),
+    Generated(Box<super::recipe::MessageRecipe>),
     /// Imported or restored MIME, served byte for byte.
     Stored(Bytes),
     /// Created from JSON: Exchange synthesises MIME from the item's properties.
@@ -274,4 +274,67 @@ pub fn facts_from_mime(bytes: &[u8]) -> MimeFacts {
 pub fn preview(text: &str) -> String {
     let collapsed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     collapsed.chars().take(255).collect()
+}
+
+/// A message as Exchange stores delivered MIME (ids are assigned by `Mailbox::insert_message`).
+pub fn from_mime_facts(bytes: &[u8], received: DateTime<Utc>) -> Message {
+    let mut m = from_facts(facts_from_mime(bytes), bytes.len() as u64, received);
+    m.mime = MimeSource::Stored(bytes::Bytes::copy_from_slice(bytes));
+    m
+}
+
+/// A message from derived facts; the caller sets where its MIME comes from.
+pub(super) fn from_facts(facts: MimeFacts, size: u64, received: DateTime<Utc>) -> Message {
+    let conversation_id = {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(facts.thread_root.as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(&digest[..18])
+    };
+    Message {
+        num: 0,
+        rest_id: String::new(),
+        immutable_id: String::new(),
+        folder_id: String::new(),
+        change_count: 0,
+        created_seq: 0,
+        created: received,
+        last_modified: received,
+        received,
+        sent: facts.sent.or(Some(received)),
+        is_read: true,
+        is_draft: false,
+        importance: facts.importance,
+        flag_status: "notFlagged".into(),
+        categories: Vec::new(),
+        subject: facts.subject,
+        from: facts.from,
+        to: facts.to,
+        cc: facts.cc,
+        bcc: facts.bcc,
+        reply_to: facts.reply_to,
+        internet_message_id: facts.internet_message_id,
+        conversation_id,
+        body_preview: facts.body_preview,
+        body: None,
+        headers: facts.headers,
+        attachments: facts
+            .attachments
+            .into_iter()
+            .map(
+                |(name, content_type, size, is_inline, content_id)| AttachmentMeta {
+                    id: String::new(),
+                    name,
+                    content_type,
+                    size,
+                    is_inline,
+                    content_id,
+                    last_modified: received,
+                    bytes: None,
+                },
+            )
+            .collect(),
+        mime: MimeSource::Composed,
+        size,
+    }
 }

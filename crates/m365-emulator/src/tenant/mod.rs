@@ -8,6 +8,7 @@
 pub mod generate;
 pub mod message;
 pub mod mime;
+pub mod recipe;
 pub mod spec;
 
 use crate::error::EmulatorError;
