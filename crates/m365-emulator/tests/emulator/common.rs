@@ -74,6 +74,32 @@ impl Env {
         (resp.status(), resp.bytes().await.expect("body").to_vec())
     }
 
+    /// A control-API call (`/_emulator{path}`, no token) with an optional JSON body.
+    pub async fn control(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.emu.info().control));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        split(req.send().await.expect("control request")).await
+    }
+
+    /// As `control`, when only the status matters.
+    pub async fn control_status(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> StatusCode {
+        self.control(method, path, body).await.0
+    }
+
     pub fn user(&self, kind: m365_emulator::UserKind) -> m365_emulator::control::UserSnapshot {
         self.emu
             .tenant()

@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use m365_emulator::{Config, EmlImport};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -10,27 +10,26 @@ async fn control_api_mutates_the_tenant_and_reports_counters() {
     let env = small().await;
     let control = env.emu.info().control.clone();
     let http = &env.http;
-    let (s, _, info) = split(http.get(format!("{control}/info")).send().await.unwrap()).await;
+    let (s, _, info) = env.control(Method::GET, "/info", None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(info["client_id"], env.emu.info().client_id);
-    let (_, _, tenant) = split(http.get(format!("{control}/tenant")).send().await.unwrap()).await;
+    let (_, _, tenant) = env.control(Method::GET, "/tenant", None).await;
     assert_eq!(tenant["users"].as_array().unwrap().len(), 8);
 
-    let (s, _, user) = split(http.post(format!("{control}/users")).json(&json!({"displayName": "Ines Duarte", "userPrincipalName": "ines", "kind": "shared"})).send().await.unwrap()).await;
+    let (s, _, user) = env.control(Method::POST, "/users", Some(json!({"displayName": "Ines Duarte", "userPrincipalName": "ines", "kind": "shared"}))).await;
     assert_eq!(s, StatusCode::CREATED, "{user}");
     let upn = user["user_principal_name"].as_str().unwrap().to_string();
     assert_eq!(upn, format!("ines@{}", env.emu.info().tenant_domain));
     let (_, _, settings) = env.get(&format!("/users/{upn}/mailboxSettings")).await;
     assert_eq!(settings["userPurpose"], "shared");
 
-    let (s, _, folder) = split(
-        http.post(format!("{control}/users/{upn}/folders"))
-            .json(&json!({"parent": "Inbox", "displayName": "Factures"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, _, folder) = env
+        .control(
+            Method::POST,
+            &format!("/users/{upn}/folders"),
+            Some(json!({"parent": "Inbox", "displayName": "Factures"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED);
     let mime = std::fs::read(format!("{FIXTURES}/message-value-mime-example.eml")).unwrap();
     let (s, _, ids) = split(
@@ -64,75 +63,67 @@ async fn control_api_mutates_the_tenant_and_reports_counters() {
         .unwrap();
     assert_eq!(resp.bytes().await.unwrap().to_vec(), mime);
     assert_eq!(
-        http.patch(format!("{control}/users/{upn}/messages/{id}"))
-            .json(&json!({"isRead": true, "flagStatus": "flagged"}))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        env.control_status(
+            Method::PATCH,
+            &format!("/users/{upn}/messages/{id}"),
+            Some(json!({"isRead": true, "flagStatus": "flagged"}))
+        )
+        .await,
         StatusCode::NO_CONTENT
     );
     let (_, _, m) = env.get(&format!("/users/{upn}/messages/{id}")).await;
     assert_eq!(m["isRead"], true);
     assert_eq!(m["flag"]["flagStatus"], "flagged");
-    let (s, _, moved) = split(
-        http.post(format!("{control}/users/{upn}/messages/{id}/move"))
-            .json(&json!({"folder": "Archive"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, _, moved) = env
+        .control(
+            Method::POST,
+            &format!("/users/{upn}/messages/{id}/move"),
+            Some(json!({"folder": "Archive"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     let new_id = moved["id"].as_str().unwrap();
     assert_eq!(
-        http.delete(format!("{control}/users/{upn}/messages/{new_id}"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        env.control_status(
+            Method::DELETE,
+            &format!("/users/{upn}/messages/{new_id}"),
+            None
+        )
+        .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        http.patch(format!("{control}/users/{upn}/folders/Inbox%2FFactures"))
-            .json(&json!({"displayName": "Rechnungen"}))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        env.control_status(
+            Method::PATCH,
+            &format!("/users/{upn}/folders/Inbox%2FFactures"),
+            Some(json!({"displayName": "Rechnungen"}))
+        )
+        .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        http.delete(format!("{control}/users/{upn}/folders/Inbox%2FRechnungen"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        env.control_status(
+            Method::DELETE,
+            &format!("/users/{upn}/folders/Inbox%2FRechnungen"),
+            None
+        )
+        .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        http.delete(format!("{control}/users/{upn}/folders/Inbox"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        env.control_status(Method::DELETE, &format!("/users/{upn}/folders/Inbox"), None)
+            .await,
         StatusCode::BAD_REQUEST
     );
 
     assert_eq!(
-        http.post(format!("{control}/users/{upn}/unlicense"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        env.control_status(Method::POST, &format!("/users/{upn}/unlicense"), None)
+            .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        http.delete(format!("{control}/users/{upn}"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        env.control_status(Method::DELETE, &format!("/users/{upn}"), None)
+            .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
@@ -140,22 +131,19 @@ async fn control_api_mutates_the_tenant_and_reports_counters() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        http.delete(format!("{control}/users/{upn}"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        env.control_status(Method::DELETE, &format!("/users/{upn}"), None)
+            .await,
         StatusCode::NOT_FOUND
     );
 
     // Throttle, faults, clock and counters.
     assert_eq!(
-        http.post(format!("{control}/throttle"))
-            .json(&json!({"mode": "scaled", "requests": 1, "per_ms": 60000}))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        env.control_status(
+            Method::POST,
+            "/throttle",
+            Some(json!({"mode": "scaled", "requests": 1, "per_ms": 60000}))
+        )
+        .await,
         StatusCode::NO_CONTENT
     );
     let target = env.mailbox_user().id;
@@ -167,35 +155,26 @@ async fn control_api_mutates_the_tenant_and_reports_counters() {
         env.get(&format!("/users/{target}/mailFolders")).await.0,
         StatusCode::TOO_MANY_REQUESTS
     );
-    let (_, _, now) = split(
-        http.post(format!("{control}/clock/advance"))
-            .json(&json!({"seconds": 61}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, _, now) = env
+        .control(Method::POST, "/clock/advance", Some(json!({"seconds": 61})))
+        .await;
     assert!(now["now"].is_string());
     assert_eq!(
         env.get(&format!("/users/{target}/mailFolders")).await.0,
         StatusCode::OK
     );
     assert_eq!(
-        http.post(format!("{control}/throttle"))
-            .json(&json!({"mode": "off"}))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        env.control_status(Method::POST, "/throttle", Some(json!({"mode": "off"})))
+            .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        http.post(format!("{control}/faults/schedule"))
-            .json(&json!({"kind": "gateway_timeout", "count": 2, "path_contains": "/mailFolders"}))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        env.control_status(
+            Method::POST,
+            "/faults/schedule",
+            Some(json!({"kind": "gateway_timeout", "count": 2, "path_contains": "/mailFolders"}))
+        )
+        .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
@@ -211,12 +190,12 @@ async fn control_api_mutates_the_tenant_and_reports_counters() {
         StatusCode::OK
     );
     assert_eq!(
-        http.post(format!("{control}/faults"))
-            .json(&json!({"rate": 1.0, "kinds": ["gateway_timeout"]}))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        env.control_status(
+            Method::POST,
+            "/faults",
+            Some(json!({"rate": 1.0, "kinds": ["gateway_timeout"]}))
+        )
+        .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
@@ -224,30 +203,17 @@ async fn control_api_mutates_the_tenant_and_reports_counters() {
         StatusCode::GATEWAY_TIMEOUT
     );
     assert_eq!(
-        http.post(format!("{control}/faults"))
-            .json(&json!({"rate": 0.0}))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        env.control_status(Method::POST, "/faults", Some(json!({"rate": 0.0})))
+            .await,
         StatusCode::NO_CONTENT
     );
-    let (_, _, counters) = split(
-        http.get(format!("{control}/counters"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, _, counters) = env.control(Method::GET, "/counters", None).await;
     assert_eq!(counters["throttled"], 1);
     assert_eq!(counters["faults"], 3);
     assert!(counters["mailboxes"][&target]["requests"].as_u64().unwrap() >= 6);
     assert_eq!(
-        http.post(format!("{control}/counters/reset"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        env.control_status(Method::POST, "/counters/reset", None)
+            .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(env.emu.counters().requests, 0);
@@ -260,23 +226,14 @@ async fn control_api_mutates_the_tenant_and_reports_counters() {
     )
     .await;
     assert_eq!(
-        http.post(format!("{control}/delta/expire"))
-            .json(&json!({"user": target}))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        env.control_status(Method::POST, "/delta/expire", Some(json!({"user": target})))
+            .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(env.get(&delta.unwrap()).await.0, StatusCode::GONE);
-    let (s, _, app) = split(
-        http.post(format!("{control}/apps"))
-            .json(&json!({"roles": ["Mail.Read"]}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, _, app) = env
+        .control(Method::POST, "/apps", Some(json!({"roles": ["Mail.Read"]})))
+        .await;
     assert_eq!(s, StatusCode::CREATED);
     let token = secret_token(
         http,
@@ -292,14 +249,13 @@ async fn control_api_mutates_the_tenant_and_reports_counters() {
             .0,
         StatusCode::FORBIDDEN
     );
-    let (s, _, _) = split(
-        http.post(format!("{control}/apps"))
-            .json(&json!({"roles": ["Not.A.Role"]}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, _, _) = env
+        .control(
+            Method::POST,
+            "/apps",
+            Some(json!({"roles": ["Not.A.Role"]})),
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 

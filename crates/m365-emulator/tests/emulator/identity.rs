@@ -57,10 +57,9 @@ fn assertion(
 }
 
 async fn assertion_token(env: &Env, client_id: &str, assertion: &str) -> (StatusCode, Value) {
-    let resp = env
-        .http
-        .post(env.token_url())
-        .form(&[
+    token(
+        env,
+        &[
             ("grant_type", "client_credentials"),
             ("client_id", client_id),
             ("scope", "https://graph.microsoft.com/.default"),
@@ -69,12 +68,9 @@ async fn assertion_token(env: &Env, client_id: &str, assertion: &str) -> (Status
                 "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             ),
             ("client_assertion", assertion),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let (s, _, b) = split(resp).await;
-    (s, b)
+        ],
+    )
+    .await
 }
 
 fn assert_aadsts(status: StatusCode, body: &Value, expected_status: u16, error: &str, code: u64) {
@@ -417,6 +413,51 @@ async fn missing_roles_give_403() {
     );
 }
 
+/// POSTs a form to the token endpoint; returns the status and the JSON body.
+async fn token(env: &Env, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let (s, _, b) = split(
+        env.http
+            .post(env.token_url())
+            .form(form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    (s, b)
+}
+
+/// POSTs the sign-in page's form (`{authority}/{tenant}/login`).
+async fn post_login(
+    http: &reqwest::Client,
+    authority: &str,
+    tenant: &str,
+    ctx: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    http.post(format!("{authority}/{tenant}/login"))
+        .form(&[("ctx", ctx), ("login", username), ("passwd", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// POSTs the consent page's form (`{authority}/{tenant}/consent`).
+async fn post_consent(
+    http: &reqwest::Client,
+    authority: &str,
+    tenant: &str,
+    ctx: &str,
+    accept: bool,
+) -> reqwest::Response {
+    http.post(format!("{authority}/{tenant}/consent"))
+        .form(&[("ctx", ctx), ("accept", if accept { "yes" } else { "no" })])
+        .send()
+        .await
+        .unwrap()
+}
+
 fn field(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
@@ -498,17 +539,7 @@ async fn sign_in_scoped(
     let html = resp.text().await.unwrap();
     assert!(html.contains("id=\"i0116\"") && html.contains("id=\"i0118\""));
     let ctx = field(&html, "ctx");
-    let resp = env
-        .http
-        .post(format!("{}/{tenant}/login", info.authority))
-        .form(&[
-            ("ctx", ctx.as_str()),
-            ("login", username),
-            ("passwd", password),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = post_login(&env.http, &info.authority, tenant, &ctx, username, password).await;
     if resp.status() == StatusCode::FOUND {
         assert!(accept, "consent was already given");
         return resp.headers()["location"].to_str().unwrap().to_string();
@@ -525,28 +556,17 @@ async fn sign_in_scoped(
         ),
         "{html}"
     );
-    let resp = env
-        .http
-        .post(format!("{}/{tenant}/consent", info.authority))
-        .form(&[
-            ("ctx", ctx.as_str()),
-            ("accept", if accept { "yes" } else { "no" }),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = post_consent(&env.http, &info.authority, tenant, &ctx, accept).await;
     assert_eq!(resp.status(), StatusCode::FOUND);
     resp.headers()["location"].to_str().unwrap().to_string()
 }
 
 async fn redeem(env: &Env, code: &str, redirect_uri: &str, verifier: &str) -> (StatusCode, Value) {
-    let info = env.emu.info();
-    let resp = env
-        .http
-        .post(env.token_url())
-        .form(&[
+    token(
+        env,
+        &[
             ("grant_type", "authorization_code"),
-            ("client_id", info.client_id.as_str()),
+            ("client_id", env.emu.info().client_id.as_str()),
             ("code", code),
             ("redirect_uri", redirect_uri),
             ("code_verifier", verifier),
@@ -554,12 +574,9 @@ async fn redeem(env: &Env, code: &str, redirect_uri: &str, verifier: &str) -> (S
                 "scope",
                 "https://graph.microsoft.com/Mail.Read offline_access openid",
             ),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let (s, _, b) = split(resp).await;
-    (s, b)
+        ],
+    )
+    .await
 }
 
 #[tokio::test]
@@ -637,41 +654,14 @@ async fn auth_code_with_pkce_on_a_loopback_redirect() {
     assert_aadsts(s, &b, 400, "invalid_grant", 54005);
 
     // Refresh: a new refresh token each time; the old one still works until revoked.
-    let refresh = b_refresh(&env, &redeem_fresh(&env, &admin, SCOPE).await).await;
+    let refresh = redeem_fresh(&env, &admin, SCOPE).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let info = env.emu.info().clone();
-    let refresh_with = |token: String| {
-        let http = env.http.clone();
-        let url = env.token_url();
-        let client_id = info.client_id.clone();
-        async move {
-            let resp = http
-                .post(url)
-                .form(&[
-                    ("grant_type", "refresh_token"),
-                    ("client_id", client_id.as_str()),
-                    ("refresh_token", token.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap();
-            let (s, _, b) = split(resp).await;
-            (s, b)
-        }
-    };
+    let refresh_with = |token: String| redeem_refresh(&env, token, &[]);
     // MSAL's client_info=1 adds {uid, utid} of the signed-in user.
-    let resp = env
-        .http
-        .post(env.token_url())
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("client_id", info.client_id.as_str()),
-            ("refresh_token", refresh.as_str()),
-            ("client_info", "1"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let (_, _, with_info) = split(resp).await;
+    let (_, with_info) = redeem_refresh(&env, refresh.clone(), &[("client_info", "1")]).await;
     let client_info: Value = serde_json::from_slice(
         &URL_SAFE_NO_PAD
             .decode(with_info["client_info"].as_str().unwrap())
@@ -713,8 +703,16 @@ async fn redeem_fresh(env: &Env, admin: &m365_emulator::Credentials, scope: &str
     b
 }
 
-async fn b_refresh(_env: &Env, body: &Value) -> String {
-    body["refresh_token"].as_str().unwrap().to_string()
+/// Redeems a refresh token for the default app, with any extra form fields.
+async fn redeem_refresh(env: &Env, refresh: String, extra: &[(&str, &str)]) -> (StatusCode, Value) {
+    let client_id = env.emu.info().client_id.clone();
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("client_id", client_id.as_str()),
+        ("refresh_token", refresh.as_str()),
+    ];
+    form.extend_from_slice(extra);
+    token(env, &form).await
 }
 
 #[tokio::test]
@@ -759,17 +757,15 @@ async fn authorize_error_paths() {
     ])
     .await;
     let ctx = field(&resp.text().await.unwrap(), "ctx");
-    let resp = env
-        .http
-        .post(format!("{}/common/login", info.authority))
-        .form(&[
-            ("ctx", ctx.as_str()),
-            ("login", admin.username.as_str()),
-            ("passwd", "nope"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = post_login(
+        &env.http,
+        &info.authority,
+        "common",
+        &ctx,
+        &admin.username,
+        "nope",
+    )
+    .await;
     assert!(resp.text().await.unwrap().contains("AADSTS50126"));
     // Declining consent redirects with access_denied.
     let (_, challenge) = pkce();
@@ -800,21 +796,18 @@ async fn authorize_error_paths() {
     )
     .await;
     let code = query(&location)["code"].clone();
-    let resp = env
-        .http
-        .post(env.token_url())
-        .form(&[
+    let (s, b) = token(
+        &env,
+        &[
             ("grant_type", "authorization_code"),
             ("client_id", info.client_id.as_str()),
             ("code", code.as_str()),
             ("redirect_uri", "http://localhost/"),
             ("code_verifier", verifier.as_str()),
             ("client_secret", info.client_secret.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let (s, _, b) = split(resp).await;
+        ],
+    )
+    .await;
     assert_aadsts(s, &b, 400, "invalid_request", 700025);
     env.emu.advance_clock(Duration::from_secs(11 * 60));
     let (s, b) = redeem(&env, &code, "http://localhost/", &verifier).await;
@@ -1019,29 +1012,20 @@ async fn admin_consent_v1_and_v2_grant_application_roles() {
                 .await
                 .unwrap();
             let ctx = field(&html, "ctx");
-            let resp = http
-                .post(format!("{}/{}/login", info.authority, info.tenant_id))
-                .form(&[
-                    ("ctx", ctx.as_str()),
-                    ("login", user.0.as_str()),
-                    ("passwd", user.1.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap();
+            let resp = post_login(
+                &http,
+                &info.authority,
+                &info.tenant_id,
+                &ctx,
+                &user.0,
+                &user.1,
+            )
+            .await;
             let html = resp.text().await.unwrap();
             if !html.contains("id=\"consent\"") {
                 return Err(html);
             }
-            let resp = http
-                .post(format!("{}/{}/consent", info.authority, info.tenant_id))
-                .form(&[
-                    ("ctx", ctx.as_str()),
-                    ("accept", if accept { "yes" } else { "no" }),
-                ])
-                .send()
-                .await
-                .unwrap();
+            let resp = post_consent(&http, &info.authority, &info.tenant_id, &ctx, accept).await;
             Ok(query(resp.headers()["location"].to_str().unwrap()))
         }
     };
@@ -1106,16 +1090,15 @@ async fn form_post_and_fragment_modes_and_refresh_inactivity() {
                 .await
                 .unwrap();
             let ctx = field(&html, "ctx");
-            let resp = http
-                .post(format!("{}/organizations/login", info.authority))
-                .form(&[
-                    ("ctx", ctx.as_str()),
-                    ("login", info.admin.username.as_str()),
-                    ("passwd", info.admin.password.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap();
+            let resp = post_login(
+                &http,
+                &info.authority,
+                "organizations",
+                &ctx,
+                &info.admin.username,
+                &info.admin.password,
+            )
+            .await;
             if resp.status() == StatusCode::OK
                 && resp.headers()["content-type"]
                     .to_str()
@@ -1124,12 +1107,7 @@ async fn form_post_and_fragment_modes_and_refresh_inactivity() {
             {
                 let page = resp.text().await.unwrap();
                 if page.contains("id=\"consent\"") {
-                    return http
-                        .post(format!("{}/organizations/consent", info.authority))
-                        .form(&[("ctx", ctx.as_str()), ("accept", "yes")])
-                        .send()
-                        .await
-                        .unwrap();
+                    return post_consent(&http, &info.authority, "organizations", &ctx, true).await;
                 }
                 panic!("unexpected page {page}");
             }
@@ -1153,35 +1131,21 @@ async fn form_post_and_fragment_modes_and_refresh_inactivity() {
     );
     // Without PKCE the code is redeemed with the redirect URI alone; refresh tokens expire
     // after 90 days without use.
-    let resp = env
-        .http
-        .post(env.token_url())
-        .form(&[
+    let (s, b) = token(
+        &env,
+        &[
             ("grant_type", "authorization_code"),
             ("client_id", info.client_id.as_str()),
             ("code", code.as_str()),
             ("redirect_uri", "http://127.0.0.1:8400"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let (s, _, b) = split(resp).await;
+        ],
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert!(b.get("id_token").is_none(), "no openid scope, no id_token");
     let refresh = b["refresh_token"].as_str().unwrap().to_string();
     env.emu.advance_clock(Duration::from_secs(91 * 86_400));
-    let resp = env
-        .http
-        .post(env.token_url())
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("client_id", info.client_id.as_str()),
-            ("refresh_token", refresh.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let (s, _, b) = split(resp).await;
+    let (s, b) = redeem_refresh(&env, refresh, &[]).await;
     assert_aadsts(s, &b, 400, "invalid_grant", 700082);
 }
 
@@ -1214,17 +1178,15 @@ async fn a_signed_in_session_allows_prompt_none() {
     };
     let html = authorize(None, None).await.text().await.unwrap();
     let ctx = field(&html, "ctx");
-    let resp = env
-        .http
-        .post(format!("{}/common/login", info.authority))
-        .form(&[
-            ("ctx", ctx.as_str()),
-            ("login", info.admin.username.as_str()),
-            ("passwd", info.admin.password.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = post_login(
+        &env.http,
+        &info.authority,
+        "common",
+        &ctx,
+        &info.admin.username,
+        &info.admin.password,
+    )
+    .await;
     let cookie = resp.headers()["set-cookie"]
         .to_str()
         .unwrap()
@@ -1234,13 +1196,14 @@ async fn a_signed_in_session_allows_prompt_none() {
         .to_string();
     assert!(cookie.starts_with("ESTSAUTH="));
     let html = resp.text().await.unwrap();
-    let resp = env
-        .http
-        .post(format!("{}/common/consent", info.authority))
-        .form(&[("ctx", field(&html, "ctx").as_str()), ("accept", "yes")])
-        .send()
-        .await
-        .unwrap();
+    let resp = post_consent(
+        &env.http,
+        &info.authority,
+        "common",
+        &field(&html, "ctx"),
+        true,
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::FOUND);
     // Same session, consent given: prompt=none returns a code without any page.
     let resp = authorize(Some("none"), Some(cookie.clone())).await;
