@@ -92,6 +92,11 @@ impl GraphError {
         e
     }
 
+    /// 501 for a request the emulator does not implement (the real service might).
+    pub fn not_implemented(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_IMPLEMENTED, "NotImplemented", message)
+    }
+
     pub fn forbidden() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,

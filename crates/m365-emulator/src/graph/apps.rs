@@ -172,6 +172,18 @@ fn app_id_filter(q: &HashMap<String, String>) -> Option<String> {
         .map(|v| v.trim_matches('\'').to_string())
 }
 
+fn app_id_matches(filter: Option<&str>, app_id: &str) -> bool {
+    filter.is_none_or(|f| app_id.eq_ignore_ascii_case(f))
+}
+
+/// An entity as a collection lists it: without its own `@odata.context`.
+fn list_item(mut v: Value) -> Value {
+    if let Some(m) = v.as_object_mut() {
+        m.remove("@odata.context");
+    }
+    v
+}
+
 pub async fn list_applications(
     State(shared): State<AppState>,
     Extension(ctx): Extension<Ctx>,
@@ -183,16 +195,8 @@ pub async fn list_applications(
     let value = t
         .apps
         .iter()
-        .filter(|a| {
-            filter
-                .as_ref()
-                .is_none_or(|f| a.app_id.eq_ignore_ascii_case(f))
-        })
-        .map(|a| {
-            let mut v = application_json(&ctx, a);
-            v.as_object_mut().map(|m| m.remove("@odata.context"));
-            v
-        });
+        .filter(|a| app_id_matches(filter.as_deref(), &a.app_id))
+        .map(|a| list_item(application_json(&ctx, a)));
     Ok(json(
         StatusCode::OK,
         &collection(ctx.context("applications"), value.collect(), None, None),
@@ -282,16 +286,8 @@ pub async fn list_service_principals(
     let value = t
         .service_principals
         .iter()
-        .filter(|s| {
-            filter
-                .as_ref()
-                .is_none_or(|f| s.app_id.eq_ignore_ascii_case(f))
-        })
-        .map(|s| {
-            let mut v = sp_json(&ctx, s);
-            v.as_object_mut().map(|m| m.remove("@odata.context"));
-            v
-        });
+        .filter(|s| app_id_matches(filter.as_deref(), &s.app_id))
+        .map(|s| list_item(sp_json(&ctx, s)));
     Ok(json(
         StatusCode::OK,
         &collection(

@@ -420,11 +420,9 @@ pub async fn translate_exchange_ids(
         Some("restImmutableEntryId") => true,
         Some("restId") => false,
         other => {
-            return Err(GraphError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "NotImplemented",
-                format!("targetIdType {other:?} is not supported by the emulator (restId, restImmutableEntryId)."),
-            ))
+            return Err(GraphError::not_implemented(format!(
+                "targetIdType {other:?} is not supported by the emulator (restId, restImmutableEntryId)."
+            )))
         }
     };
     let t = shared.tenant();

@@ -319,9 +319,7 @@ fn file_attachment(a: &Value, now: DateTime<Utc>) -> Result<AttachmentMeta, Grap
         .as_str()
         .is_some_and(|t| !t.eq_ignore_ascii_case("#microsoft.graph.fileAttachment"))
     {
-        return Err(GraphError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "NotImplemented",
+        return Err(GraphError::not_implemented(
             "Only file attachments are supported by the emulator.",
         ));
     }

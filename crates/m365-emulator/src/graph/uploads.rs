@@ -62,9 +62,7 @@ pub async fn create_upload_session(
         .as_str()
         .is_some_and(|t| !t.eq_ignore_ascii_case("file"))
     {
-        return Err(GraphError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "NotImplemented",
+        return Err(GraphError::not_implemented(
             "Only file attachments can be uploaded in a session.",
         ));
     }

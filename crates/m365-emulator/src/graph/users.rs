@@ -149,9 +149,7 @@ pub async fn list_users(
                 .as_ref()
                 .is_some_and(|s| s.iter().any(|f| f.eq_ignore_ascii_case("mailboxSettings")))
             {
-                return Err(GraphError::new(
-                    StatusCode::NOT_IMPLEMENTED,
-                    "NotImplemented",
+                return Err(GraphError::not_implemented(
                     "This operation target is not yet supported.",
                 ));
             }
