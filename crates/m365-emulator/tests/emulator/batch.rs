@@ -12,15 +12,7 @@ async fn batch_runs_items_with_dependencies_and_binary_bodies() {
     let env = small().await;
     let user = env.mailbox_user();
     let message = env
-        .emu
-        .tenant()
-        .users
-        .iter()
-        .find(|u| u.id == user.id)
-        .unwrap()
-        .mailbox
-        .clone()
-        .unwrap()
+        .mailbox(&user.id)
         .folders
         .iter()
         .flat_map(|f| f.messages.clone())

@@ -32,6 +32,16 @@ impl Env {
         self.get_with(url, &self.token, &[]).await
     }
 
+    /// GET with the default token, without reading the body: for checks on the raw response
+    /// or on the connection itself.
+    pub async fn raw_get(&self, url: &str) -> reqwest::Result<reqwest::Response> {
+        self.http
+            .get(absolute(self, url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+    }
+
     pub async fn get_with(
         &self,
         url: &str,
@@ -57,6 +67,20 @@ impl Env {
             .request(method, absolute(self, url))
             .bearer_auth(&self.token)
             .json(&body)
+            .send()
+            .await
+            .expect("request");
+        split(resp).await
+    }
+
+    /// POST a `text/plain` body (base64 MIME, as Graph takes it) with the default token.
+    pub async fn post_text(&self, url: &str, body: String) -> (StatusCode, HeaderMap, Value) {
+        let resp = self
+            .http
+            .post(absolute(self, url))
+            .bearer_auth(&self.token)
+            .header("Content-Type", "text/plain")
+            .body(body)
             .send()
             .await
             .expect("request");
@@ -98,6 +122,18 @@ impl Env {
         body: Option<Value>,
     ) -> StatusCode {
         self.control(method, path, body).await.0
+    }
+
+    /// A snapshot of the mailbox of the user with this id.
+    pub fn mailbox(&self, user_id: &str) -> m365_emulator::control::MailboxSnapshot {
+        self.emu
+            .tenant()
+            .users
+            .into_iter()
+            .find(|u| u.id == user_id)
+            .expect("user")
+            .mailbox
+            .expect("mailbox")
     }
 
     pub fn user(&self, kind: m365_emulator::UserKind) -> m365_emulator::control::UserSnapshot {

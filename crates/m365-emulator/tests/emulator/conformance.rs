@@ -191,38 +191,13 @@ async fn mail_responses_match_the_examples() {
     conforms("message-get-internetMessageHeaders.json", &headers, &[]);
 
     let mime = std::fs::read(format!("{FIXTURES}/message-value-mime-example.eml")).unwrap();
-    let resp = env
-        .http
-        .post(format!(
-            "{}/users/{}/mailFolders/inbox/messages",
-            env.graph(),
-            user.id
-        ))
-        .bearer_auth(&env.token)
-        .header("Content-Type", "text/plain")
-        .body(STANDARD.encode(&mime))
-        .send()
-        .await
-        .unwrap();
-    let (s, _, created) = split(resp).await;
+    let inbox_messages = format!("/users/{}/mailFolders/inbox/messages", user.id);
+    let (s, _, created) = env.post_text(&inbox_messages, STANDARD.encode(&mime)).await;
     assert_eq!(s, StatusCode::CREATED);
     conforms("message-create-mime-201.json", &created, &[]);
-    let resp = env
-        .http
-        .post(format!(
-            "{}/users/{}/mailFolders/inbox/messages",
-            env.graph(),
-            user.id
-        ))
-        .bearer_auth(&env.token)
-        .header("Content-Type", "text/plain")
-        .body("%%%")
-        .send()
-        .await
-        .unwrap();
     conforms(
         "error-400-ErrorMimeContentInvalidBase64String.json",
-        &split(resp).await.2,
+        &env.post_text(&inbox_messages, "%%%".into()).await.2,
         &[],
     );
 }

@@ -17,15 +17,7 @@ async fn message_delta_rounds_report_adds_updates_and_removals() {
     let env = small().await;
     let user = env.mailbox_user();
     let inbox_count = env
-        .emu
-        .tenant()
-        .users
-        .iter()
-        .find(|u| u.id == user.id)
-        .unwrap()
-        .mailbox
-        .as_ref()
-        .unwrap()
+        .mailbox(&user.id)
         .folders
         .iter()
         .find(|f| f.well_known.as_deref() == Some("inbox"))
@@ -212,18 +204,7 @@ async fn folder_delta_lists_the_tree_then_changes() {
         &[("Prefer", "odata.maxpagesize=5")],
     )
     .await;
-    let snapshot_folders = env
-        .emu
-        .tenant()
-        .users
-        .iter()
-        .find(|u| u.id == user.id)
-        .unwrap()
-        .mailbox
-        .as_ref()
-        .unwrap()
-        .folders
-        .clone();
+    let snapshot_folders = env.mailbox(&user.id).folders.clone();
     // Everything except the root and the recoverable-items folder, hidden ones included.
     assert_eq!(folders.len(), snapshot_folders.len() - 2);
     assert!(folders.iter().all(|f| f["parentFolderId"].is_string()));

@@ -114,15 +114,7 @@ async fn folders_top_level_hidden_and_children() {
 async fn every_message_value_is_byte_for_byte_the_tenant_mime() {
     let env = small().await;
     let user = env.mailbox_user();
-    let snapshot = env.emu.tenant();
-    let mailbox = snapshot
-        .users
-        .iter()
-        .find(|u| u.id == user.id)
-        .unwrap()
-        .mailbox
-        .clone()
-        .unwrap();
+    let mailbox = env.mailbox(&user.id);
     let mut checked = 0;
     for folder in &mailbox.folders {
         for m in &folder.messages {

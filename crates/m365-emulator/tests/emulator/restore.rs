@@ -57,34 +57,17 @@ async fn folders_can_be_created_nested_and_not_duplicated() {
     );
 }
 
-async fn post_text(
-    env: &Env,
-    url: &str,
-    body: String,
-) -> (StatusCode, reqwest::header::HeaderMap, serde_json::Value) {
-    let resp = env
-        .http
-        .post(format!("{}{url}", env.graph()))
-        .bearer_auth(&env.token)
-        .header("Content-Type", "text/plain")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    split(resp).await
-}
-
 #[tokio::test]
 async fn mime_messages_are_drafts_stored_byte_for_byte() {
     let env = small().await;
     let user = env.mailbox_user();
     let mime = std::fs::read(format!("{FIXTURES}/message-value-mime-example.eml")).unwrap();
-    let (s, _, m) = post_text(
-        &env,
-        &format!("/users/{}/mailFolders/inbox/messages", user.id),
-        STANDARD.encode(&mime),
-    )
-    .await;
+    let (s, _, m) = env
+        .post_text(
+            &format!("/users/{}/mailFolders/inbox/messages", user.id),
+            STANDARD.encode(&mime),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{m}");
     assert_eq!(m["isDraft"], true);
     assert_eq!(m["subject"], "Press conference");
@@ -103,35 +86,35 @@ async fn mime_messages_are_drafts_stored_byte_for_byte() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(bytes, mime);
     // Without a folder, the message lands in Drafts.
-    let (_, _, d) = post_text(
-        &env,
-        &format!("/users/{}/messages", user.id),
-        STANDARD.encode(&mime),
-    )
-    .await;
+    let (_, _, d) = env
+        .post_text(
+            &format!("/users/{}/messages", user.id),
+            STANDARD.encode(&mime),
+        )
+        .await;
     let (_, _, drafts) = env
         .get(&format!("/users/{}/mailFolders/drafts", user.id))
         .await;
     assert_eq!(d["parentFolderId"], drafts["id"]);
 
-    let (s, h, b) = post_text(
-        &env,
-        &format!("/users/{}/mailFolders/inbox/messages", user.id),
-        "this is not base64!!".into(),
-    )
-    .await;
+    let (s, h, b) = env
+        .post_text(
+            &format!("/users/{}/mailFolders/inbox/messages", user.id),
+            "this is not base64!!".into(),
+        )
+        .await;
     assert_graph_error(s, &h, &b, 400, "ErrorMimeContentInvalidBase64String");
     assert_eq!(
         b["error"]["message"],
         "Invalid base64 string for MIME content."
     );
     let big = STANDARD.encode(vec![b'a'; 3_200_000]);
-    let (s, _, _) = post_text(
-        &env,
-        &format!("/users/{}/mailFolders/inbox/messages", user.id),
-        big,
-    )
-    .await;
+    let (s, _, _) = env
+        .post_text(
+            &format!("/users/{}/mailFolders/inbox/messages", user.id),
+            big,
+        )
+        .await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
 }
 

@@ -109,13 +109,7 @@ async fn injected_faults_look_like_production_failures() {
     assert!(h.contains_key("retry-after"));
 
     schedule(FaultKind::UnavailableEmpty);
-    let resp = env
-        .http
-        .get(format!("{}{url}", env.graph()))
-        .bearer_auth(&env.token)
-        .send()
-        .await
-        .unwrap();
+    let resp = env.raw_get(&url).await.unwrap();
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(resp.bytes().await.unwrap().is_empty());
 
@@ -128,26 +122,14 @@ async fn injected_faults_look_like_production_failures() {
     assert!(h["retry-after"].to_str().unwrap().parse::<f64>().is_ok());
 
     schedule(FaultKind::ConnectionReset);
-    let err = env
-        .http
-        .get(format!("{}{url}", env.graph()))
-        .bearer_auth(&env.token)
-        .send()
-        .await
-        .expect_err("connection reset");
+    let err = env.raw_get(&url).await.expect_err("connection reset");
     assert!(
         err.is_request() || err.is_connect() || err.is_body(),
         "{err:?}"
     );
 
     schedule(FaultKind::TruncatedBody);
-    let resp = env
-        .http
-        .get(format!("{}{url}", env.graph()))
-        .bearer_auth(&env.token)
-        .send()
-        .await
-        .unwrap();
+    let resp = env.raw_get(&url).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.bytes().await.is_err(), "the body must end early");
 
