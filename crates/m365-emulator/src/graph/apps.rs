@@ -244,14 +244,7 @@ pub async fn create_service_principal(
     if t.service_principal(&app.app_id).is_some() {
         return Err(GraphError::new(StatusCode::CONFLICT, "Request_MultipleObjectsWithSameKeyValue", "The service principal cannot be created, updated, or restored because the service principal name is already in use."));
     }
-    let sp = ServicePrincipal {
-        id: uuid::Uuid::new_v4().to_string(),
-        app_id: app.app_id.clone(),
-        display_name: app.display_name.clone(),
-        roles: Vec::new(),
-        assignments: Vec::new(),
-        consented_scopes: Vec::new(),
-    };
+    let sp = ServicePrincipal::for_app(&app);
     let out = sp_json(&ctx, &sp);
     t.service_principals.push(sp);
     Ok(json(StatusCode::CREATED, &out))

@@ -186,18 +186,18 @@ fn session_user(shared: &Shared, headers: &HeaderMap) -> Option<String> {
     shared.identity().sessions.get(value).cloned()
 }
 
-pub async fn authorize(
-    State(shared): State<AppState>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    if let Err(e) = check_tenant(&shared, &tenant) {
-        return error_page(&e);
-    }
-    let Some(client_id) = q.get("client_id") else {
-        return error_page(&AadError::missing("client_id"));
-    };
+/// The checks authorize and admin consent start with, in Entra's order: a known tenant, a
+/// `client_id` of a registered app, and a `redirect_uri` registered for it. Gives the client
+/// id, the app's display name and the redirect URI, or the error page to show.
+fn registered_client<'q>(
+    shared: &Shared,
+    tenant: &str,
+    q: &'q HashMap<String, String>,
+) -> Result<(&'q String, String, &'q String), AadError> {
+    check_tenant(shared, tenant)?;
+    let client_id = q
+        .get("client_id")
+        .ok_or_else(|| AadError::missing("client_id"))?;
     let (app_name, registered) = {
         let t = shared.tenant();
         match t.app(client_id) {
@@ -210,20 +210,33 @@ pub async fn authorize(
                 .concat(),
             ),
             None => {
-                return error_page(&AadError::new("unauthorized_client", 700016, format!("Application with identifier '{client_id}' was not found in the directory '{}'.", t.domain)));
+                return Err(AadError::new("unauthorized_client", 700016, format!("Application with identifier '{client_id}' was not found in the directory '{}'.", t.domain)));
             }
         }
     };
-    let Some(redirect_uri) = q.get("redirect_uri") else {
-        return error_page(&AadError::missing("redirect_uri"));
-    };
+    let redirect_uri = q
+        .get("redirect_uri")
+        .ok_or_else(|| AadError::missing("redirect_uri"))?;
     if !redirect_matches(&registered, redirect_uri) {
-        return error_page(&AadError::new(
+        return Err(AadError::new(
             "invalid_request",
             50011,
             format!("The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{client_id}'."),
         ));
     }
+    Ok((client_id, app_name, redirect_uri))
+}
+
+pub async fn authorize(
+    State(shared): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (client_id, app_name, redirect_uri) = match registered_client(&shared, &tenant, &q) {
+        Ok(found) => found,
+        Err(e) => return error_page(&e),
+    };
     let mode = q
         .get("response_mode")
         .cloned()
@@ -336,25 +349,10 @@ fn admin_consent(
     q: HashMap<String, String>,
     kind: SignInKind,
 ) -> Response {
-    if let Err(e) = check_tenant(shared, tenant) {
-        return error_page(&e);
-    }
-    let Some(client_id) = q.get("client_id") else {
-        return error_page(&AadError::missing("client_id"));
+    let (client_id, app_name, redirect_uri) = match registered_client(shared, tenant, &q) {
+        Ok(found) => found,
+        Err(e) => return error_page(&e),
     };
-    let (app_name, registered) = {
-        let t = shared.tenant();
-        match t.app(client_id) {
-            Some(app) => (app.display_name.clone(), [app.public_redirect_uris.clone(), app.web_redirect_uris.clone()].concat()),
-            None => return error_page(&AadError::new("unauthorized_client", 700016, format!("Application with identifier '{client_id}' was not found in the directory '{}'.", t.domain))),
-        }
-    };
-    let Some(redirect_uri) = q.get("redirect_uri") else {
-        return error_page(&AadError::missing("redirect_uri"));
-    };
-    if !redirect_matches(&registered, redirect_uri) {
-        return error_page(&AadError::new("invalid_request", 50011, format!("The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{client_id}'.")));
-    }
     let scopes = match kind {
         SignInKind::AdminConsentV2 => q
             .get("scope")
@@ -644,14 +642,9 @@ fn grant(shared: &Shared, client_id: &str, scopes: &[String], roles: &[String]) 
         return;
     };
     if tenant.service_principal(client_id).is_none() {
-        tenant.service_principals.push(ServicePrincipal {
-            id: uuid::Uuid::new_v4().to_string(),
-            app_id: app.app_id.clone(),
-            display_name: app.display_name.clone(),
-            roles: Vec::new(),
-            assignments: Vec::new(),
-            consented_scopes: Vec::new(),
-        });
+        tenant
+            .service_principals
+            .push(ServicePrincipal::for_app(&app));
     }
     if let Some(sp) = tenant
         .service_principals

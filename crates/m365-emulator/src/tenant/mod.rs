@@ -560,6 +560,21 @@ pub struct ServicePrincipal {
     pub consented_scopes: Vec<String>,
 }
 
+impl ServicePrincipal {
+    /// A new service principal for an app registration, with nothing granted yet: what
+    /// `POST /servicePrincipals` and an app's first consent create.
+    pub fn for_app(app: &Application) -> Self {
+        ServicePrincipal {
+            id: uuid::Uuid::new_v4().to_string(),
+            app_id: app.app_id.clone(),
+            display_name: app.display_name.clone(),
+            roles: Vec::new(),
+            assignments: Vec::new(),
+            consented_scopes: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Tenant {
     pub id: String,
