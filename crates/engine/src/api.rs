@@ -1,7 +1,27 @@
-//! The one surface the desktop app and the CLI call. Every function here is safe to expose
-//! over IPC: inputs and outputs are plain serialisable data, errors are [`crate::Error`].
+//! The one surface the desktop app and the CLI call. Inputs and outputs are plain
+//! serialisable data, errors are [`crate::Error`] (`{code, message}`).
+//!
+//! [`status`] needs no archive. Everything else goes through an [`Engine`]: an open archive
+//! and its catalog, from [`Engine::init`] or [`Engine::open`].
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use serde::Serialize;
+use strongroom_archive::{Archive, Clock, KdfParams, Options, Purpose, SystemClock};
+use strongroom_graph::ClientOptions;
+
+use crate::accounts::{self, AccountView, Selection};
+use crate::backup::{self, BackupOptions};
+use crate::catalog::{Catalog, CATALOG_FILE};
+use crate::error::{Error, ErrorCode, Result};
+use crate::maintenance::{self, PruneSummary, VerifyReport};
+use crate::progress::ProgressSink;
+use crate::rebuild::{self, RebuildSummary};
+use crate::report::RunReport;
+use crate::snapshot_view::{self, FolderInfo, MailboxView, MessageInfo, SnapshotInfo};
+use crate::task::{Connection, Credential, Service, Task, TaskSettings};
 
 /// What the engine is and what it is doing, for the dashboard and `strongroom --version`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -16,12 +36,295 @@ pub struct EngineStatus {
     pub busy: bool,
 }
 
-/// The engine's version and status.
+/// The engine's version and status before any archive is open (no tasks yet).
 pub fn status() -> EngineStatus {
     EngineStatus {
         version: env!("CARGO_PKG_VERSION").to_string(),
         task_count: 0,
         busy: false,
+    }
+}
+
+/// Injected dependencies and tunables. `EngineOptions::default()` is right for production.
+#[derive(Clone)]
+pub struct EngineOptions {
+    pub clock: Arc<dyn Clock>,
+    pub graph: ClientOptions,
+    pub backup: BackupOptions,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            clock: Arc::new(SystemClock),
+            graph: ClientOptions::default(),
+            backup: BackupOptions::default(),
+        }
+    }
+}
+
+/// A new task's name and tenant connection.
+#[derive(Debug, Clone)]
+pub struct ConnectRequest {
+    pub name: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub credential: Credential,
+    /// `None`: the global cloud.
+    pub authority: Option<String>,
+    pub graph_url: Option<String>,
+    pub settings: TaskSettings,
+}
+
+/// An open archive with its catalog.
+pub struct Engine {
+    archive: Archive,
+    catalog: Catalog,
+    dir: PathBuf,
+    options: EngineOptions,
+    busy: AtomicBool,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Engine({})", self.dir.display())
+    }
+}
+
+impl Engine {
+    /// Creates a new archive in `dir` (which must not hold one) and its catalog.
+    pub fn init(
+        dir: &Path,
+        passphrase: &str,
+        kdf: KdfParams,
+        options: EngineOptions,
+    ) -> Result<Engine> {
+        std::fs::create_dir_all(dir)?;
+        let archive = Archive::init(
+            Arc::new(strongroom_archive::backend::LocalBackend::new(dir)),
+            passphrase,
+            kdf,
+            archive_options(&options),
+        )?;
+        Self::with_archive(dir, archive, options)
+    }
+
+    /// Opens the archive in `dir`; creates the catalog if it is missing (run `rebuild` to
+    /// fill it from the archive).
+    pub fn open(dir: &Path, passphrase: &str, options: EngineOptions) -> Result<Engine> {
+        let archive = Archive::open(
+            Arc::new(strongroom_archive::backend::LocalBackend::new(dir)),
+            passphrase,
+            archive_options(&options),
+        )?;
+        Self::with_archive(dir, archive, options)
+    }
+
+    fn with_archive(dir: &Path, archive: Archive, options: EngineOptions) -> Result<Engine> {
+        let catalog = Catalog::open(
+            &dir.join(CATALOG_FILE),
+            archive.subkey(Purpose::Catalog),
+            archive.subkey(Purpose::Secrets),
+        )?;
+        Ok(Engine {
+            archive,
+            catalog,
+            dir: dir.to_owned(),
+            options,
+            busy: AtomicBool::new(false),
+        })
+    }
+
+    pub fn archive(&self) -> &Archive {
+        &self.archive
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Version, real task count, and whether a job runs.
+    pub fn status(&self) -> Result<EngineStatus> {
+        Ok(EngineStatus {
+            task_count: self.catalog.task_count()?,
+            busy: self.busy.load(Ordering::Relaxed),
+            ..status()
+        })
+    }
+
+    /// Verifies the credentials by fetching a token, then stores the task with its
+    /// connection sealed (and records it in the archive so `rebuild` finds it).
+    pub async fn connect(&self, request: ConnectRequest) -> Result<Task> {
+        let connection = Connection {
+            tenant_id: request.tenant_id,
+            client_id: request.client_id,
+            credential: request.credential,
+            authority: request
+                .authority
+                .unwrap_or_else(|| Connection::GLOBAL_AUTHORITY.to_owned()),
+            graph_url: request
+                .graph_url
+                .unwrap_or_else(|| Connection::GLOBAL_GRAPH.to_owned()),
+        };
+        let (_, credential) = connection.app_credential()?;
+        credential.fetch().await.map_err(|e| {
+            Error::new(
+                ErrorCode::GraphAuth,
+                format!("the tenant refused the credentials: {e}"),
+            )
+        })?;
+        let sealed = self.catalog.seal_connection(&connection)?;
+        let task = self.catalog.insert_task(
+            None,
+            &request.name,
+            Service::Exchange,
+            &sealed,
+            &request.settings,
+            self.options.clock.now_ms(),
+        )?;
+        backup::record_task(&self.archive, &self.catalog, &task)?;
+        Ok(task)
+    }
+
+    pub fn tasks(&self) -> Result<Vec<Task>> {
+        self.catalog.tasks()
+    }
+
+    /// The task called `name`, or the only task when `name` is `None`.
+    pub fn task(&self, name: Option<&str>) -> Result<Task> {
+        let tasks = self.catalog.tasks()?;
+        match name {
+            Some(n) => tasks
+                .into_iter()
+                .find(|t| t.name == n)
+                .ok_or_else(|| Error::not_found("no task of that name")),
+            None => match tasks.len() {
+                1 => Ok(tasks.into_iter().next().expect("one task")),
+                0 => Err(Error::not_found("no task yet: run connect first")),
+                _ => Err(Error::new(
+                    ErrorCode::TaskRequired,
+                    "several tasks exist: name one",
+                )),
+            },
+        }
+    }
+
+    pub fn update_settings(&self, task: &Task, settings: &TaskSettings) -> Result<()> {
+        self.catalog.update_settings(task.id, settings)
+    }
+
+    fn graph(&self, task: &Task) -> Result<strongroom_graph::GraphClient> {
+        let sealed = self.catalog.sealed_connection(task.id)?;
+        self.catalog
+            .open_connection(&sealed)?
+            .graph(&self.options.graph)
+    }
+
+    /// Discovers the tenant's accounts (licence state, mailbox type, new users) and returns
+    /// the grid.
+    pub async fn mailboxes(&self, task: &Task) -> Result<Vec<AccountView>> {
+        let graph = self.graph(task)?;
+        accounts::discover(&graph, &self.catalog, task, self.options.clock.now_ms()).await
+    }
+
+    /// The grid as last discovered, without asking the tenant.
+    pub fn accounts(&self, task: &Task) -> Result<Vec<AccountView>> {
+        Ok(self
+            .catalog
+            .accounts(task.id)?
+            .iter()
+            .map(|a| AccountView::of(a, &task.settings, false))
+            .collect())
+    }
+
+    /// Activates accounts for backup; returns how many changed.
+    pub fn activate(&self, task: &Task, selection: &Selection) -> Result<usize> {
+        accounts::activate(&self.catalog, task, selection)
+    }
+
+    /// Backs up every active mailbox of the task.
+    pub async fn backup(&self, task: &Task, progress: ProgressSink) -> Result<RunReport> {
+        if self.busy.swap(true, Ordering::SeqCst) {
+            return Err(Error::new(
+                ErrorCode::ArchiveLocked,
+                "a job is running already",
+            ));
+        }
+        let result = async {
+            let job = backup::Job {
+                archive: &self.archive,
+                catalog: &self.catalog,
+                graph: self.graph(task)?,
+                clock: self.options.clock.clone(),
+                options: self.options.backup.clone(),
+                task: task.clone(),
+            };
+            backup::run(&job, progress).await
+        }
+        .await;
+        self.busy.store(false, Ordering::SeqCst);
+        result
+    }
+
+    pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
+        snapshot_view::snapshots(&self.archive)
+    }
+
+    /// A mailbox's folders at a snapshot (default: the newest).
+    pub fn folders(&self, address: &str, at: Option<&str>) -> Result<Vec<FolderInfo>> {
+        let view = MailboxView::open(&self.archive, at, address)?;
+        Ok(view.folders.into_iter().map(|(f, _)| f).collect())
+    }
+
+    /// The messages of one folder (by path or id), or of the whole mailbox when `path` is
+    /// `None`, at a snapshot.
+    pub fn messages(
+        &self,
+        address: &str,
+        path: Option<&str>,
+        at: Option<&str>,
+    ) -> Result<Vec<MessageInfo>> {
+        let view = MailboxView::open(&self.archive, at, address)?;
+        match path {
+            Some(p) => view.messages(p),
+            None => Ok(view.all_messages()),
+        }
+    }
+
+    /// A message's MIME as backed up.
+    pub fn message_mime(
+        &self,
+        address: &str,
+        message_id: &str,
+        at: Option<&str>,
+    ) -> Result<Vec<u8>> {
+        let view = MailboxView::open(&self.archive, at, address)?;
+        let info = view
+            .all_messages()
+            .into_iter()
+            .find(|m| m.entry.id == message_id)
+            .ok_or_else(|| Error::not_found("no such message in this snapshot"))?;
+        snapshot_view::message_mime(&self.archive, &info.entry)
+    }
+
+    pub fn verify(&self, read_data: bool) -> Result<VerifyReport> {
+        maintenance::verify(&self.archive, read_data)
+    }
+
+    pub fn prune(&self) -> Result<PruneSummary> {
+        maintenance::prune(&self.archive, &self.catalog)
+    }
+
+    /// Recreates the catalog from the archive alone.
+    pub fn rebuild(&self) -> Result<RebuildSummary> {
+        rebuild::rebuild(&self.archive, &self.catalog)
+    }
+}
+
+fn archive_options(options: &EngineOptions) -> Options {
+    Options {
+        clock: options.clock.clone(),
+        ..Options::default()
     }
 }
 
@@ -35,5 +338,60 @@ mod tests {
         assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(json["taskCount"], 0);
         assert_eq!(json["busy"], false);
+    }
+
+    #[test]
+    fn status_counts_the_catalog_tasks_and_task_lookup_needs_a_name_when_ambiguous() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::init(
+            dir.path(),
+            "pw",
+            KdfParams::insecure_for_tests(),
+            EngineOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(engine.status().unwrap().task_count, 0);
+        assert_eq!(engine.task(None).unwrap_err().code, ErrorCode::NotFound);
+        let sealed = engine
+            .catalog
+            .seal_connection(&Connection {
+                tenant_id: "t".into(),
+                client_id: "c".into(),
+                credential: Credential::Secret("s".into()),
+                authority: "http://127.0.0.1:1".into(),
+                graph_url: "http://127.0.0.1:1".into(),
+            })
+            .unwrap();
+        for name in ["one", "two"] {
+            engine
+                .catalog
+                .insert_task(
+                    None,
+                    name,
+                    Service::Exchange,
+                    &sealed,
+                    &TaskSettings::default(),
+                    0,
+                )
+                .unwrap();
+        }
+        assert_eq!(engine.status().unwrap().task_count, 2);
+        assert_eq!(engine.task(None).unwrap_err().code, ErrorCode::TaskRequired);
+        assert_eq!(engine.task(Some("two")).unwrap().name, "two");
+        let again = engine
+            .catalog
+            .insert_task(
+                None,
+                "one",
+                Service::Exchange,
+                &sealed,
+                &TaskSettings::default(),
+                0,
+            )
+            .unwrap_err();
+        assert_eq!(again.code, ErrorCode::TaskExists);
+        drop(engine);
+        let wrong = Engine::open(dir.path(), "nope", EngineOptions::default()).unwrap_err();
+        assert_eq!(wrong.code, ErrorCode::WrongPassphrase);
     }
 }

@@ -1,0 +1,154 @@
+//! Manifests: the JSON each snapshot's trees carry, so every snapshot is a complete
+//! point-in-time view of its task while unchanged folders and mailboxes deduplicate.
+//!
+//! ```text
+//! snapshot ─▶ root tree      meta: RootManifest (task, settings, sealed connection, accounts)
+//!              └▶ mailbox tree    meta: MailboxManifest (account)       one per mailbox
+//!                   └▶ folder tree     meta: FolderManifest (folder, messages)  one per folder
+//!                        └▶ data blobs      each message's MIME (FastCDC chunks if large)
+//! ```
+//!
+//! Trees are blobs, so their `meta` is compressed and sealed by the archive like any content.
+//! A folder tree holds no delta link and no time, so a folder that did not change produces
+//! the same tree (the same blob id) on every run. Attachments stay inside the MIME for now;
+//! storing them as separate blobs (dedup across messages) is a later improvement.
+
+use serde::{Deserialize, Serialize};
+use strongroom_archive::{Archive, BlobId, Tree};
+
+use crate::accounts::MailboxType;
+use crate::error::{Error, Result};
+use crate::task::{Service, TaskSettings};
+
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// What kind of snapshot this is, in the snapshot's own (sealed) metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotKind {
+    /// A finished backup run.
+    Backup,
+    /// Written during a run after folders finished; superseded by the run's `Backup`.
+    Checkpoint,
+    /// Records a new task before its first backup (so `rebuild` finds it).
+    Task,
+}
+
+/// A snapshot's own metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotMeta {
+    pub version: u32,
+    pub kind: SnapshotKind,
+    pub task_id: i64,
+    pub mailboxes: u64,
+    pub messages: u64,
+}
+
+/// One account as the root tree records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountEntry {
+    pub user_id: String,
+    pub address: String,
+    pub display_name: String,
+    pub licensed: bool,
+    pub mailbox: MailboxType,
+    pub active: bool,
+    pub first_seen_ms: i64,
+    pub gone_since_ms: Option<i64>,
+    pub last_backup_ms: Option<i64>,
+    /// Index into the root tree's children, when a backup of this mailbox exists.
+    pub tree: Option<usize>,
+    pub messages: u64,
+}
+
+/// The root tree's metadata: enough to recreate the task and its accounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RootManifest {
+    pub version: u32,
+    pub task_id: i64,
+    pub task_name: String,
+    pub service: Service,
+    pub settings: TaskSettings,
+    pub task_created_ms: i64,
+    /// The connection sealed under the secrets subkey (base64).
+    pub connection: String,
+    pub accounts: Vec<AccountEntry>,
+}
+
+/// A mailbox tree's metadata; its children are its folder trees.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MailboxManifest {
+    pub version: u32,
+    pub user_id: String,
+}
+
+/// A folder tree's metadata; its children are the blobs its messages reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FolderManifest {
+    pub version: u32,
+    pub id: String,
+    pub parent_id: Option<String>,
+    pub name: String,
+    pub hidden: bool,
+    /// Messages ordered by id.
+    pub messages: Vec<MessageEntry>,
+}
+
+/// One message: where its MIME is and the metadata a listing or restore needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageEntry {
+    /// Immutable id.
+    pub id: String,
+    pub change_key: Option<String>,
+    /// MIME chunks, in order (hex blob ids).
+    pub blobs: Vec<String>,
+    /// MIME size in bytes.
+    pub size: u64,
+    pub subject: Option<String>,
+    pub from: Option<String>,
+    pub received_ms: Option<i64>,
+    pub sent_ms: Option<i64>,
+    pub is_read: Option<bool>,
+    pub flag_status: Option<String>,
+    pub categories: Vec<String>,
+    pub internet_message_id: Option<String>,
+    pub has_attachments: Option<bool>,
+}
+
+impl MessageEntry {
+    pub fn blob_ids(&self) -> Result<Vec<BlobId>> {
+        self.blobs
+            .iter()
+            .map(|b| {
+                b.parse()
+                    .map_err(|_| Error::internal("manifest holds a malformed blob id"))
+            })
+            .collect()
+    }
+}
+
+impl FolderManifest {
+    pub fn to_tree(&self) -> Result<Tree> {
+        let mut children = Vec::new();
+        for m in &self.messages {
+            children.extend(m.blob_ids()?);
+        }
+        Ok(Tree {
+            children,
+            meta: serde_json::to_vec(self)?,
+        })
+    }
+}
+
+/// Reads a tree and parses its metadata as `T`.
+pub fn read<T: serde::de::DeserializeOwned>(archive: &Archive, id: &BlobId) -> Result<(Tree, T)> {
+    let tree = archive.read_tree(id)?;
+    let meta = serde_json::from_slice(&tree.meta)?;
+    Ok((tree, meta))
+}

@@ -1,0 +1,369 @@
+//! The backup job: discover accounts, back up every active mailbox (several at once), and
+//! commit checkpoints in the crash-safe write order:
+//!
+//! 1. message blobs and folder trees go into packs (the archive's writer);
+//! 2. `commit_snapshot` flushes packs and index, then writes a snapshot whose root reaches
+//!    every committed mailbox tree (a *checkpoint* snapshot while the run goes on);
+//! 3. one catalog transaction records that snapshot, the mailbox trees, and each finished
+//!    folder's manifest **with its delta link** — never earlier.
+//!
+//! A killed run therefore resumes from the last committed folder of each mailbox, and even
+//! a first backup that dies half-way leaves everything committed so far restorable from a
+//! snapshot. The run ends with a *backup* snapshot: the complete point-in-time view.
+
+mod mailbox;
+pub mod manifest;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use futures::StreamExt;
+use strongroom_archive::{Archive, BlobId, Clock, Tree, Writer};
+use strongroom_graph::{GraphClient, Lane};
+
+use crate::accounts::{self, Account};
+use crate::catalog::{Catalog, Checkpoint, FolderState, SnapshotRow};
+use crate::error::{Error, Result};
+use crate::progress::{Meter, ProgressEvent, ProgressSink};
+use crate::report::{MailboxReport, MailboxStatus, Outcome, RunReport};
+use crate::task::Task;
+use manifest::{AccountEntry, RootManifest, SnapshotKind, SnapshotMeta, MANIFEST_VERSION};
+
+/// How often throttling is sampled for progress events.
+const THROTTLE_SAMPLE: Duration = Duration::from_secs(1);
+
+/// Tunables of a backup run.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// Mailboxes backed up at once.
+    pub mailboxes_in_parallel: usize,
+    /// MIME downloads in flight per mailbox (the governor caps requests at 4 anyway).
+    pub downloads_per_mailbox: usize,
+    /// A mailbox commits a checkpoint after a folder once this long has passed since its
+    /// last one (and always when it finishes).
+    pub checkpoint_every: Duration,
+    /// Messages larger than this are refused (Exchange Online's limit is 150 MB).
+    pub max_message_bytes: usize,
+    /// Delta page size.
+    pub page_size: u32,
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        BackupOptions {
+            mailboxes_in_parallel: 4,
+            downloads_per_mailbox: 4,
+            checkpoint_every: Duration::from_secs(15),
+            max_message_bytes: 160 << 20,
+            page_size: 100,
+        }
+    }
+}
+
+/// What a run needs.
+pub(crate) struct Job<'a> {
+    pub archive: &'a Archive,
+    pub catalog: &'a Catalog,
+    pub graph: GraphClient,
+    pub clock: Arc<dyn Clock>,
+    pub options: BackupOptions,
+    pub task: Task,
+}
+
+/// State shared by the mailboxes of one run.
+pub(crate) struct Run<'a> {
+    job: &'a Job<'a>,
+    writer: Arc<Mutex<Writer>>,
+    /// The picture the next snapshot's root shows, guarded so checkpoints are serialised.
+    root: tokio::sync::Mutex<RootState>,
+    meter: Meter,
+}
+
+/// Per-account entries and committed mailbox trees (with their message counts).
+struct RootState {
+    accounts: BTreeMap<String, (Account, Option<(BlobId, u64)>)>,
+    sealed_connection: Vec<u8>,
+}
+
+impl<'a> Run<'a> {
+    fn now_ms(&self) -> i64 {
+        self.job.clock.now_ms()
+    }
+
+    /// Stores `data` (a message's MIME) off the async threads; returns its chunk ids.
+    async fn put_mime(&self, data: bytes::Bytes) -> Result<Vec<BlobId>> {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
+            w.put_stream(&data[..])
+        })
+        .await
+        .map_err(|e| Error::internal(format!("storing task panicked: {e}")))?
+        .map_err(Error::from)
+    }
+
+    fn put_tree(&self, tree: &Tree) -> Result<BlobId> {
+        Ok(self
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .put_tree(tree)?)
+    }
+
+    /// Commits one mailbox's progress. When its tree changed a snapshot is written first;
+    /// then the catalog records snapshot, tree and folder states in one transaction.
+    pub async fn checkpoint(
+        &self,
+        user_id: &str,
+        tree: Option<(BlobId, u64)>,
+        folders: Vec<(String, FolderState)>,
+        removed_folders: Vec<String>,
+    ) -> Result<()> {
+        let mut root = self.root.lock().await;
+        let now = self.now_ms();
+        let mut checkpoint = Checkpoint {
+            folders: folders
+                .into_iter()
+                .map(|(f, s)| (user_id.to_owned(), f, s))
+                .collect(),
+            removed_folders: removed_folders
+                .into_iter()
+                .map(|f| (user_id.to_owned(), f))
+                .collect(),
+            ..Checkpoint::default()
+        };
+        let mut changed = false;
+        if let Some(entry) = root.accounts.get_mut(user_id) {
+            entry.0.last_backup_ms = Some(now);
+            if tree.is_some() && entry.1.map(|t| t.0) != tree.map(|t| t.0) {
+                entry.1 = tree;
+                changed = true;
+            }
+            if let Some((t, _)) = entry.1 {
+                checkpoint.mailboxes.push((user_id.to_owned(), t, now));
+            }
+        }
+        if changed {
+            checkpoint.snapshot = Some(self.snapshot(&root, SnapshotKind::Checkpoint)?);
+        }
+        self.job.catalog.commit(self.job.task.id, &checkpoint)
+    }
+
+    /// Writes a snapshot of the root as it stands (flushing every blob first).
+    fn snapshot(&self, root: &RootState, kind: SnapshotKind) -> Result<SnapshotRow> {
+        let (tree, mailboxes, messages) = root_tree(&self.job.task, root)?;
+        let meta = SnapshotMeta {
+            version: MANIFEST_VERSION,
+            kind,
+            task_id: self.job.task.id,
+            mailboxes,
+            messages,
+        };
+        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let root_id = writer.put_tree(&tree)?;
+        let id = writer.commit_snapshot(root_id, &serde_json::to_vec(&meta)?)?;
+        Ok(SnapshotRow {
+            id: id.to_hex(),
+            task_id: self.job.task.id,
+            time_ms: self.now_ms(),
+            complete: kind == SnapshotKind::Backup,
+            mailboxes,
+            messages,
+        })
+    }
+}
+
+/// The root tree: one child per backed-up mailbox, accounts in the metadata.
+fn root_tree(task: &Task, root: &RootState) -> Result<(Tree, u64, u64)> {
+    let mut children = Vec::new();
+    let mut accounts = Vec::new();
+    let mut messages = 0;
+    for (account, tree) in root.accounts.values() {
+        let index = tree.map(|(id, n)| {
+            children.push(id);
+            messages += n;
+            children.len() - 1
+        });
+        accounts.push(AccountEntry {
+            user_id: account.user_id.clone(),
+            address: account.address.clone(),
+            display_name: account.display_name.clone(),
+            licensed: account.licensed,
+            mailbox: account.mailbox,
+            active: account.active,
+            first_seen_ms: account.first_seen_ms,
+            gone_since_ms: account.gone_since_ms,
+            last_backup_ms: account.last_backup_ms,
+            tree: index,
+            messages: tree.map_or(0, |t| t.1),
+        });
+    }
+    let manifest = RootManifest {
+        version: MANIFEST_VERSION,
+        task_id: task.id,
+        task_name: task.name.clone(),
+        service: task.service,
+        settings: task.settings.clone(),
+        task_created_ms: task.created_ms,
+        connection: base64::engine::general_purpose::STANDARD.encode(&root.sealed_connection),
+        accounts,
+    };
+    let count = children.len() as u64;
+    Ok((
+        Tree {
+            children,
+            meta: serde_json::to_vec(&manifest)?,
+        },
+        count,
+        messages,
+    ))
+}
+
+/// Writes a snapshot recording a task before its first backup, so `rebuild` can find it.
+pub(crate) fn record_task(archive: &Archive, catalog: &Catalog, task: &Task) -> Result<()> {
+    let root = RootState {
+        accounts: BTreeMap::new(),
+        sealed_connection: catalog.sealed_connection(task.id)?,
+    };
+    let (tree, _, _) = root_tree(task, &root)?;
+    let meta = SnapshotMeta {
+        version: MANIFEST_VERSION,
+        kind: SnapshotKind::Task,
+        task_id: task.id,
+        mailboxes: 0,
+        messages: 0,
+    };
+    let mut writer = archive.writer()?;
+    let root_id = writer.put_tree(&tree)?;
+    let id = writer.commit_snapshot(root_id, &serde_json::to_vec(&meta)?)?;
+    writer.finish()?;
+    let time_ms = archive.load_snapshot(&id)?.time_ms;
+    catalog.commit(
+        task.id,
+        &Checkpoint {
+            snapshot: Some(SnapshotRow {
+                id: id.to_hex(),
+                task_id: task.id,
+                time_ms,
+                complete: false,
+                mailboxes: 0,
+                messages: 0,
+            }),
+            ..Checkpoint::default()
+        },
+    )
+}
+
+/// Runs a backup of `job.task`. Errors before any mailbox starts (credentials, archive
+/// locked) are returned; a mailbox's failure is reported in its line of the report.
+pub(crate) async fn run(job: &Job<'_>, sink: ProgressSink) -> Result<RunReport> {
+    let started_ms = job.clock.now_ms();
+    let meter = Meter::new(sink);
+    meter.emit(ProgressEvent::Discovering);
+    accounts::discover(&job.graph, job.catalog, &job.task, started_ms).await?;
+
+    let mut root_accounts = BTreeMap::new();
+    let mut reports = Vec::new();
+    let mut to_back_up = Vec::new();
+    for account in job.catalog.accounts(job.task.id)? {
+        if account.retention_expired(job.task.settings.retention, started_ms) {
+            job.catalog.forget_account(job.task.id, &account.user_id)?;
+            continue;
+        }
+        let skip = account.skip_reason(&job.task.settings);
+        if account.active && account.gone_since_ms.is_none() {
+            if let Some(reason) = skip {
+                let mut r =
+                    MailboxReport::new(&account.user_id, &account.address, MailboxStatus::Skipped);
+                r.skip_reason = Some(reason);
+                reports.push(r);
+            } else {
+                to_back_up.push(account.clone());
+            }
+        }
+        let tree = match account.tree {
+            Some(t) => Some((
+                t,
+                mailbox_message_count(job.catalog, job.task.id, &account)?,
+            )),
+            None => None,
+        };
+        root_accounts.insert(account.user_id.clone(), (account, tree));
+    }
+
+    let run = Run {
+        job,
+        writer: Arc::new(Mutex::new(job.archive.writer()?)),
+        root: tokio::sync::Mutex::new(RootState {
+            accounts: root_accounts,
+            sealed_connection: job.catalog.sealed_connection(job.task.id)?,
+        }),
+        meter,
+    };
+    let users: Vec<String> = to_back_up.iter().map(|a| a.user_id.clone()).collect();
+    let work = futures::stream::iter(to_back_up)
+        .map(|account| {
+            let run = &run;
+            async move { mailbox::back_up(run, &account).await }
+        })
+        .buffer_unordered(job.options.mailboxes_in_parallel.max(1))
+        .collect::<Vec<MailboxReport>>();
+    // Samples which mailboxes sit behind a Retry-After fence, for the progress events. It
+    // never finishes, so `select!` always returns the work's result.
+    let sampler = async {
+        loop {
+            tokio::time::sleep(THROTTLE_SAMPLE).await;
+            let fenced = users
+                .iter()
+                .filter(|u| job.graph.governor().fenced_for(&Lane::mailbox(u)).is_some())
+                .count() as u64;
+            run.meter
+                .throttled(fenced, fenced * THROTTLE_SAMPLE.as_millis() as u64);
+        }
+    };
+    let results = tokio::select! {
+        results = work => results,
+        () = sampler => Vec::new(),
+    };
+    reports.extend(results);
+    reports.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+
+    let outcome = RunReport::outcome_of(&reports);
+    let mut snapshot = None;
+    if outcome != Outcome::Failed {
+        let root = run.root.lock().await;
+        let row = run.snapshot(&root, SnapshotKind::Backup)?;
+        snapshot = Some(row.id.clone());
+        job.catalog.commit(
+            job.task.id,
+            &Checkpoint {
+                snapshot: Some(row),
+                ..Checkpoint::default()
+            },
+        )?;
+    }
+    let writer = Arc::try_unwrap(run.writer)
+        .map_err(|_| Error::internal("writer still shared at the end of the run"))?
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    writer.finish()?;
+    Ok(RunReport {
+        task: job.task.name.clone(),
+        outcome,
+        snapshot,
+        started_ms,
+        finished_ms: job.clock.now_ms(),
+        error: None,
+        mailboxes: reports,
+    })
+}
+
+fn mailbox_message_count(catalog: &Catalog, task_id: i64, account: &Account) -> Result<u64> {
+    Ok(catalog
+        .folder_states(task_id, &account.user_id)?
+        .iter()
+        .map(|(_, s)| s.messages)
+        .sum())
+}
