@@ -68,6 +68,49 @@ impl DeltaState {
     }
 }
 
+/// One page of a delta round.
+pub(super) struct ChangePage {
+    pub value: Vec<Value>,
+    /// Sequence number of the last change read (items skipped included).
+    pub last: u64,
+    /// Whether the round has more changes after this page.
+    pub more: bool,
+    /// What is left of the round's `$top` budget, if it has one.
+    pub remaining: Option<usize>,
+}
+
+/// Reads changes in order, turning each into an item or skipping it (`None`), until the page
+/// holds `page_size` items or the round's `remaining` budget is spent.
+pub(super) fn change_page<'a>(
+    changes: impl Iterator<Item = (u64, &'a Change)>,
+    cursor: u64,
+    page_size: usize,
+    mut remaining: Option<usize>,
+    mut item: impl FnMut(&'a Change) -> Option<Value>,
+) -> ChangePage {
+    let mut value = Vec::new();
+    let mut last = cursor;
+    let mut more = false;
+    for (seq, change) in changes {
+        if value.len() == page_size || remaining == Some(0) {
+            more = remaining != Some(0);
+            break;
+        }
+        last = seq;
+        let Some(v) = item(change) else { continue };
+        value.push(v);
+        if let Some(r) = remaining.as_mut() {
+            *r -= 1;
+        }
+    }
+    ChangePage {
+        value,
+        last,
+        more,
+        remaining,
+    }
+}
+
 /// The state a `$skiptoken` or `$deltatoken` carries, if its generation is still kept.
 fn resume(token: &str, highest: u64) -> Result<DeltaState, GraphError> {
     let s: DeltaState = decode_token(token).ok_or_else(|| sync_state_not_found(0, highest))?;
@@ -177,21 +220,14 @@ pub async fn messages_delta(
     let folder = mb
         .folder(&folder_id)
         .ok_or_else(GraphError::item_not_found)?;
-    let mut value = Vec::new();
-    let mut last = state.cursor;
-    let mut more = false;
-    let mut remaining = state.remaining;
-    for (seq, change) in folder.log.range(state.cursor, state.upto) {
-        if value.len() == page_size || remaining == Some(0) {
-            more = remaining != Some(0);
-            break;
-        }
-        last = seq;
-        let item = match change {
+    let page = change_page(
+        folder.log.range(state.cursor, state.upto),
+        state.cursor,
+        page_size,
+        state.remaining,
+        |change| match change {
             Change::Upsert(num) => {
-                let Some(m) = num.parse().ok().and_then(|n: u64| mb.messages.get(&n)) else {
-                    continue;
-                };
+                let m = num.parse().ok().and_then(|n: u64| mb.messages.get(&n))?;
                 let created_in_round = m.created_seq > state.after;
                 let wanted = match state.change_type.as_deref() {
                     Some("created") => created_in_round,
@@ -204,44 +240,39 @@ pub async fn messages_delta(
                         .received_since
                         .is_some_and(|since| m.received.timestamp() < since)
                 {
-                    continue;
+                    return None;
                 }
                 let mut v = shaped_message(m, &ctx, state.select.as_deref());
                 if let Value::Object(map) = &mut v {
                     map.insert("@odata.type".into(), "#microsoft.graph.message".into());
                 }
-                v
+                Some(v)
             }
             Change::Removed(num) => {
                 // An initial round lists what is there; removals only matter to a client that synced before.
                 if state.after == 0 || state.change_type.as_deref().is_some_and(|c| c != "deleted")
                 {
-                    continue;
+                    return None;
                 }
-                let Some((rest, immutable)) = num
+                let (rest, immutable) = num
                     .parse()
                     .ok()
-                    .and_then(|n: u64| mb.gone.get(&(folder_id.clone(), n)))
-                else {
-                    continue;
-                };
+                    .and_then(|n: u64| mb.gone.get(&(folder_id.clone(), n)))?;
                 let id = if ctx.immutable_ids { immutable } else { rest };
-                json!({"@odata.type": "#microsoft.graph.message", "id": id, "@removed": {"reason": "deleted"}})
+                Some(
+                    json!({"@odata.type": "#microsoft.graph.message", "id": id, "@removed": {"reason": "deleted"}}),
+                )
             }
-        };
-        value.push(item);
-        if let Some(r) = remaining.as_mut() {
-            *r -= 1;
-        }
-    }
+        },
+    );
     let link = format!(
         "{}/users/{user_id}/mailFolders/{folder_id}/messages/delta",
         ctx.base
     );
-    let (next, delta) = state.links(&link, more, last, remaining);
+    let (next, delta) = state.links(&link, page.more, page.last, page.remaining);
     Ok(json(
         StatusCode::OK,
-        &collection(ctx.context("Collection(message)"), value, next, delta),
+        &collection(ctx.context("Collection(message)"), page.value, next, delta),
     ))
 }
 
@@ -307,38 +338,39 @@ pub async fn folders_delta(
     };
     let page_size = ctx.max_page_size.unwrap_or(100).clamp(1, 1000);
     let root = mb.root_id().to_string();
-    let mut value = Vec::new();
-    let mut last = state.cursor;
-    let mut more = false;
-    for (seq, change) in mb.folder_log.range(state.cursor, state.upto) {
-        if value.len() == page_size {
-            more = true;
-            break;
-        }
-        last = seq;
-        match change {
+    let page = change_page(
+        mb.folder_log.range(state.cursor, state.upto),
+        state.cursor,
+        page_size,
+        None,
+        |change| match change {
             Change::Upsert(id) => {
-                let Some(f) = mb.folder(id) else { continue };
+                let f = mb.folder(id)?;
                 if f.id == root || f.well_known == Some("recoverableitemsdeletions") {
-                    continue;
+                    return None;
                 }
                 let mut v = project(folder_json(mb, f), state.select.as_deref());
                 if let Value::Object(map) = &mut v {
                     map.entry("@odata.type")
                         .or_insert("#microsoft.graph.mailFolder".into());
                 }
-                value.push(v);
+                Some(v)
             }
-            Change::Removed(id) if state.after > 0 => {
-                value.push(json!({"@odata.type": "#microsoft.graph.mailFolder", "id": id, "@removed": {"reason": "deleted"}}));
-            }
-            Change::Removed(_) => {}
-        }
-    }
+            Change::Removed(id) if state.after > 0 => Some(
+                json!({"@odata.type": "#microsoft.graph.mailFolder", "id": id, "@removed": {"reason": "deleted"}}),
+            ),
+            Change::Removed(_) => None,
+        },
+    );
     let link = format!("{}/users/{user_id}/mailFolders/delta", ctx.base);
-    let (next, delta) = state.links(&link, more, last, state.remaining);
+    let (next, delta) = state.links(&link, page.more, page.last, state.remaining);
     Ok(json(
         StatusCode::OK,
-        &collection(ctx.context("Collection(mailFolder)"), value, next, delta),
+        &collection(
+            ctx.context("Collection(mailFolder)"),
+            page.value,
+            next,
+            delta,
+        ),
     ))
 }

@@ -1,6 +1,7 @@
 //! Directory endpoints: `/organization`, `/users` (list, `$select`, `$filter`, `$top`),
 //! `/users/delta`, `/users/{id}` and `/users/{id}/mailboxSettings`.
 
+use super::delta::{change_page, ChangePage};
 use super::{collection, decode_token, encode_token, json, project, select, top, Ctx};
 use crate::error::GraphError;
 use crate::identity::roles;
@@ -451,32 +452,26 @@ pub async fn users_delta(
         }
     };
     let page_size = ctx.max_page_size.unwrap_or(100).clamp(1, 999);
-    let mut value = Vec::new();
-    let mut last = state.cursor;
-    let mut more = false;
-    for (seq, change) in t.user_log.range(state.cursor, state.upto) {
-        if value.len() == page_size {
-            more = true;
-            break;
-        }
-        last = seq;
-        match change {
-            Change::Upsert(id) => {
-                if let Some(u) = t.user(id) {
-                    value.push(shape(u, state.select.as_deref()));
-                }
-            }
+    let ChangePage {
+        value, last, more, ..
+    } = change_page(
+        t.user_log.range(state.cursor, state.upto),
+        state.cursor,
+        page_size,
+        None,
+        |change| match change {
+            Change::Upsert(id) => t.user(id).map(|u| shape(u, state.select.as_deref())),
             Change::Removed(id) if state.after > 0 => {
                 let reason = if t.purged.contains(id) {
                     "deleted"
                 } else {
                     "changed"
                 };
-                value.push(json!({"id": id, "@removed": {"reason": reason}}))
+                Some(json!({"id": id, "@removed": {"reason": reason}}))
             }
-            Change::Removed(_) => {}
-        }
-    }
+            Change::Removed(_) => None,
+        },
+    );
     let (next, delta) = if more {
         let token = encode_token(&UsersDeltaState {
             cursor: last,
