@@ -295,14 +295,7 @@ impl GraphClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/tests/fixtures/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
+    use crate::test_fixtures::fixture;
 
     #[test]
     fn request_serialises_like_the_documented_example() {

@@ -300,14 +300,7 @@ pub(crate) fn aadsts_from_description(description: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/tests/fixtures/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
+    use crate::test_fixtures::fixture;
 
     #[test]
     fn mailbox_not_enabled_envelope() {

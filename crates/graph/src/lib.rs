@@ -90,6 +90,8 @@ mod paging;
 pub mod provision;
 pub mod resources;
 pub mod restore;
+#[cfg(test)]
+mod test_fixtures;
 mod users;
 
 pub use auth::{

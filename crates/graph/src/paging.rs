@@ -106,18 +106,11 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_fixtures::fixture;
 
     #[derive(Debug, Deserialize)]
     struct Item {
         id: String,
-    }
-
-    fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/tests/fixtures/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
     }
 
     #[test]

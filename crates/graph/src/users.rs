@@ -80,14 +80,7 @@ fn means_no_mailbox(e: &GraphError) -> bool {
 mod tests {
     use super::*;
     use crate::error::ServiceError;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/tests/fixtures/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
+    use crate::test_fixtures::fixture;
 
     #[test]
     fn which_errors_mean_no_mailbox() {

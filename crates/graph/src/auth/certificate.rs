@@ -220,6 +220,7 @@ fn pem_body(pem: &str, label: &str) -> Result<Vec<u8>, GraphError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_fixtures::fixture;
     use jsonwebtoken::{DecodingKey, Validation};
     use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
     use std::sync::OnceLock;
@@ -264,15 +265,9 @@ mod tests {
             .unwrap();
         let header = decode_part(&jwt, 0);
         // Same header keys as client-assertion-decoded-PS256.json.
-        let fixture: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/client-assertion-decoded-PS256.json"
-            ))
-            .unwrap(),
-        )
-        .unwrap();
-        let mut want: Vec<_> = fixture["header"]
+        let documented: serde_json::Value =
+            serde_json::from_slice(&fixture("client-assertion-decoded-PS256.json")).unwrap();
+        let mut want: Vec<_> = documented["header"]
             .as_object()
             .unwrap()
             .keys()
@@ -296,7 +291,7 @@ mod tests {
             payload["exp"].as_i64().unwrap() - payload["nbf"].as_i64().unwrap(),
             600
         );
-        for key in fixture["payload"].as_object().unwrap().keys() {
+        for key in documented["payload"].as_object().unwrap().keys() {
             assert!(payload.get(key).is_some(), "claim {key} missing");
         }
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{DeltaEntry, Removed};
+use super::Removed;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -43,28 +43,14 @@ impl MailFolder {
     }
 }
 
-impl DeltaEntry for MailFolder {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn removed(&self) -> Option<&Removed> {
-        self.removed.as_ref()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::paging::Page;
+    use crate::test_fixtures::fixture;
 
     fn page(name: &str) -> Page<MailFolder> {
-        let body = std::fs::read(format!(
-            "{}/tests/fixtures/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        serde_json::from_slice(&body).unwrap()
+        serde_json::from_slice(&fixture(name)).unwrap()
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{null_as_default, DeltaEntry, Removed};
+use super::{null_as_default, Removed};
 
 /// The `$select` for message listing and delta.
 pub(crate) const MESSAGE_SELECT: &str = "id,parentFolderId,subject,from,toRecipients,ccRecipients,\
@@ -85,16 +85,6 @@ fn property_tag(id: &str) -> Option<(String, u32)> {
     Some((kind.to_ascii_lowercase(), tag))
 }
 
-impl DeltaEntry for Message {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn removed(&self) -> Option<&Removed> {
-        self.removed.as_ref()
-    }
-}
-
 /// `{"emailAddress":{"name","address"}}`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -156,15 +146,8 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
 mod tests {
     use super::*;
     use crate::paging::Page;
-    use crate::resources::{Change, RemovedReason};
-
-    fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/tests/fixtures/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
+    use crate::resources::{Change, DeltaEntry, RemovedReason};
+    use crate::test_fixtures::fixture;
 
     #[test]
     fn full_message_fixture() {

@@ -58,6 +58,23 @@ pub trait DeltaEntry: Sized {
     }
 }
 
+/// `DeltaEntry` for resources whose `id` and `@removed` are plain `id` and `removed` fields.
+macro_rules! delta_entry {
+    ($($resource:ty),*) => {$(
+        impl DeltaEntry for $resource {
+            fn id(&self) -> &str {
+                &self.id
+            }
+
+            fn removed(&self) -> Option<&Removed> {
+                self.removed.as_ref()
+            }
+        }
+    )*};
+}
+
+delta_entry!(MailFolder, Message, User);
+
 /// `null` and absent both mean "empty" for collection-valued properties.
 pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where

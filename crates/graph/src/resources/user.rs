@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{null_as_default, DeltaEntry, Removed};
+use super::{null_as_default, Removed};
 
 /// The `$select` the client asks for when listing users.
 pub(crate) const USER_SELECT: &str =
@@ -39,16 +39,6 @@ impl User {
 
     pub fn is_guest(&self) -> bool {
         self.user_type.as_deref() == Some("Guest")
-    }
-}
-
-impl DeltaEntry for User {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn removed(&self) -> Option<&Removed> {
-        self.removed.as_ref()
     }
 }
 
@@ -114,16 +104,12 @@ impl From<Option<UserPurpose>> for MailboxKind {
 mod tests {
     use super::*;
     use crate::paging::Page;
-    use crate::resources::{Change, RemovedReason};
+    use crate::resources::{Change, DeltaEntry, RemovedReason};
+    use crate::test_fixtures::fixture;
 
     #[test]
     fn users_list_fixture() {
-        let body = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/users-list.json"
-        ))
-        .unwrap();
-        let page: Page<User> = serde_json::from_slice(&body).unwrap();
+        let page: Page<User> = serde_json::from_slice(&fixture("users-list.json")).unwrap();
         assert_eq!(page.value.len(), 2);
         assert_eq!(
             page.value[0].display_name.as_deref(),
