@@ -1,0 +1,446 @@
+//! The backup engine end to end against the emulator: completeness byte for byte, account
+//! settings, incremental exactness and request counts, expired delta state, faults, and that
+//! no plaintext reaches the archive folder.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+use m365_emulator::{Config, Emulator, FaultKind, MessageUpdate, ScheduledFault, TenantSnapshot};
+use strongroom_archive::KdfParams;
+use strongroom_engine::accounts::{AccountStatus, Selection, SkipReason};
+use strongroom_engine::api::{ConnectRequest, Engine, EngineOptions};
+use strongroom_engine::progress;
+use strongroom_engine::report::{MailboxStatus, Outcome, RunReport};
+use strongroom_engine::task::{Credential, Task, TaskSettings};
+use strongroom_graph::{Backoff, ClientOptions};
+
+fn options() -> EngineOptions {
+    EngineOptions {
+        graph: ClientOptions {
+            backoff: Backoff::new(Duration::from_millis(5), Duration::from_millis(100), 12),
+            ..ClientOptions::default()
+        },
+        ..EngineOptions::default()
+    }
+}
+
+async fn setup(emu: &Emulator, dir: &Path, settings: TaskSettings) -> (Engine, Task) {
+    let engine = Engine::init(dir, "pw", KdfParams::insecure_for_tests(), options()).unwrap();
+    let info = emu.info();
+    engine
+        .connect(ConnectRequest {
+            name: "Contoso".into(),
+            tenant_id: info.tenant_id.clone(),
+            client_id: info.client_id.clone(),
+            credential: Credential::Secret(info.client_secret.clone()),
+            authority: Some(info.authority.clone()),
+            graph_url: Some(info.graph.clone()),
+            settings,
+        })
+        .await
+        .unwrap();
+    let task = engine.task(None).unwrap();
+    (engine, task)
+}
+
+async fn backup(engine: &Engine, task: &Task) -> RunReport {
+    engine.backup(task, progress::silent()).await.unwrap()
+}
+
+/// Every message of every backed-up mailbox (search folders hold none of their own).
+fn tenant_messages(
+    tenant: &TenantSnapshot,
+    user_ids: &[String],
+) -> BTreeMap<String, (String, Vec<u8>)> {
+    let mut out = BTreeMap::new();
+    for user in tenant.users.iter().filter(|u| user_ids.contains(&u.id)) {
+        let Some(mailbox) = &user.mailbox else {
+            continue;
+        };
+        for folder in mailbox.folders.iter().filter(|f| !f.search_folder) {
+            for m in &folder.messages {
+                out.insert(m.immutable_id.clone(), (user.id.clone(), m.mime.to_vec()));
+            }
+        }
+    }
+    out
+}
+
+/// Asserts the archive's newest snapshot holds exactly the tenant's messages, byte for byte.
+fn assert_complete(engine: &Engine, tenant: &TenantSnapshot, user_ids: &[String]) {
+    let expected = tenant_messages(tenant, user_ids);
+    let mut seen = HashMap::new();
+    for user in user_ids {
+        for m in engine.messages(user, None, None).unwrap() {
+            assert!(
+                seen.insert(m.entry.id.clone(), ()).is_none(),
+                "duplicate message"
+            );
+            let (owner, mime) = expected
+                .get(&m.entry.id)
+                .unwrap_or_else(|| panic!("archive holds a message the tenant does not"));
+            assert_eq!(owner, user);
+            let stored = engine.message_mime(user, &m.entry.id, None).unwrap();
+            assert!(stored == *mime, "MIME differs for a message");
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        expected.len(),
+        "messages missing from the archive"
+    );
+}
+
+fn backed_up(report: &RunReport) -> Vec<String> {
+    report
+        .mailboxes
+        .iter()
+        .filter(|m| m.status == MailboxStatus::BackedUp)
+        .map(|m| m.user_id.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_backup_is_byte_for_byte_and_settings_decide_what_is_skipped() {
+    let emu = Emulator::start(Config {
+        users: 8,
+        messages_per_user: 12,
+        seed: 3,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, task) = setup(&emu, dir.path(), TaskSettings::default()).await;
+    let grid = engine.mailboxes(&task).await.unwrap();
+    let tenant = emu.tenant();
+    assert_eq!(grid.len(), tenant.users.len());
+    for row in &grid {
+        let user = tenant.users.iter().find(|u| u.id == row.user_id).unwrap();
+        match (&user.mailbox, user.licensed) {
+            (None, _) => assert_eq!(row.skip_reason, Some(SkipReason::NoMailbox)),
+            (Some(_), false) => assert_eq!(row.skip_reason, Some(SkipReason::Unlicensed)),
+            (Some(_), true) => assert_eq!(row.status, AccountStatus::Inactive),
+        }
+        assert!(row.new);
+    }
+    assert!(grid
+        .iter()
+        .any(|r| r.skip_reason == Some(SkipReason::NoMailbox)));
+    assert!(grid
+        .iter()
+        .any(|r| r.skip_reason == Some(SkipReason::Unlicensed)));
+
+    engine.activate(&task, &Selection::All).unwrap();
+    let report = backup(&engine, &task).await;
+    assert_eq!(report.outcome, Outcome::Success);
+    let licensed: Vec<String> = tenant
+        .users
+        .iter()
+        .filter(|u| u.mailbox.is_some() && u.licensed)
+        .map(|u| u.id.clone())
+        .collect();
+    let mut done = backed_up(&report);
+    done.sort();
+    let mut want = licensed.clone();
+    want.sort();
+    assert_eq!(done, want);
+    assert_complete(&engine, &tenant, &licensed);
+    assert!(engine.verify(true).unwrap().ok);
+
+    // Unlicensed mailboxes (shared, room) once the task backs them up.
+    let mut settings = task.settings.clone();
+    settings.backup_unlicensed = true;
+    engine.update_settings(&task, &settings).unwrap();
+    let task = engine.task(None).unwrap();
+    engine.mailboxes(&task).await.unwrap();
+    engine.activate(&task, &Selection::All).unwrap();
+    let report = backup(&engine, &task).await;
+    assert_eq!(report.outcome, Outcome::Success);
+    let with_mailbox: Vec<String> = tenant
+        .users
+        .iter()
+        .filter(|u| u.mailbox.is_some())
+        .map(|u| u.id.clone())
+        .collect();
+    assert!(with_mailbox.len() > licensed.len());
+    assert_complete(&engine, &tenant, &with_mailbox);
+
+    // The catalog is a derived view: rebuilt from the archive alone it lists the same.
+    let before = engine.accounts(&task).unwrap();
+    let summary = engine.rebuild().unwrap();
+    assert_eq!(summary.tasks, 1);
+    assert_eq!(engine.accounts(&task).unwrap().len(), before.len());
+    let again = backup(&engine, &task).await;
+    assert_eq!(again.outcome, Outcome::Success);
+    assert!(again
+        .mailboxes
+        .iter()
+        .all(|m| m.new == 0 && m.deleted == 0 && m.changed == 0));
+    assert_complete(&engine, &tenant, &with_mailbox);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_records_exactly_the_changes_and_old_snapshots_stay() {
+    let emu = Emulator::start(Config {
+        users: 3,
+        messages_per_user: 20,
+        seed: 9,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, task) = setup(
+        &emu,
+        dir.path(),
+        TaskSettings {
+            auto_activate_new: true,
+            ..TaskSettings::default()
+        },
+    )
+    .await;
+    let first = backup(&engine, &task).await;
+    let users = backed_up(&first);
+    assert!(!users.is_empty());
+    let first_snapshot = first.snapshot.clone().unwrap();
+    let before = engine.messages(&users[0], None, None).unwrap();
+
+    // Unchanged tenant: O(folders) requests and no download.
+    emu.reset_counters();
+    let unchanged = backup(&engine, &task).await;
+    assert!(unchanged
+        .mailboxes
+        .iter()
+        .all(|m| m.new + m.changed + m.deleted + m.moved == 0));
+    let counters = emu.counters();
+    let folders: u64 = unchanged.mailboxes.iter().map(|m| m.folders).sum();
+    assert!(
+        !counters.endpoints.keys().any(|e| e.contains("$value")),
+        "no MIME downloads expected: {:?}",
+        counters.endpoints
+    );
+    let users_total = emu.tenant_metadata().users.len() as u64;
+    assert!(
+        counters.requests <= 3 * folders + 2 * users_total + 10,
+        "{} requests for {folders} folders",
+        counters.requests
+    );
+
+    // One of each change in the first mailbox.
+    let user = &users[0];
+    let tenant = emu.tenant();
+    let mailbox = tenant
+        .users
+        .iter()
+        .find(|u| &u.id == user)
+        .unwrap()
+        .mailbox
+        .clone()
+        .unwrap();
+    let inbox = mailbox
+        .folders
+        .iter()
+        .find(|f| f.well_known.as_deref() == Some("inbox"))
+        .unwrap();
+    // Folders under the mailbox root (the root itself is not a mail folder Graph lists).
+    let with_msgs: Vec<_> = mailbox
+        .folders
+        .iter()
+        .filter(|f| !f.search_folder && f.parent_id.is_some() && f.messages.len() >= 3)
+        .collect();
+    let src = with_msgs[0];
+    let (m_mod, m_move, m_del) = (&src.messages[0], &src.messages[1], &src.messages[2]);
+    let target = mailbox
+        .folders
+        .iter()
+        .find(|f| !f.search_folder && f.parent_id.is_some() && f.id != src.id)
+        .unwrap();
+    emu.add_message(user, "inbox", b"From: a@fabrikam.com\r\nTo: b@contoso.com\r\nSubject: fresh\r\nMessage-ID: <fresh@x>\r\n\r\nnew body\r\n").unwrap();
+    emu.update_message(
+        user,
+        &m_mod.immutable_id,
+        &MessageUpdate {
+            is_read: Some(!m_mod.is_read),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    emu.move_message(user, &m_move.immutable_id, &target.id)
+        .unwrap();
+    emu.delete_message(user, &m_del.immutable_id).unwrap();
+
+    let report = backup(&engine, &task).await;
+    let line = report
+        .mailboxes
+        .iter()
+        .find(|m| &m.user_id == user)
+        .unwrap();
+    assert_eq!(
+        (line.new, line.changed, line.moved, line.deleted),
+        (1, 1, 1, 1),
+        "{line:?}"
+    );
+    for other in report.mailboxes.iter().filter(|m| &m.user_id != user) {
+        assert_eq!(other.new + other.changed + other.moved + other.deleted, 0);
+    }
+    assert_complete(&engine, &emu.tenant(), &users);
+    // The first snapshot still shows the mailbox as it was.
+    let then = engine.messages(user, None, Some(&first_snapshot)).unwrap();
+    let ids = |v: &[strongroom_engine::snapshot_view::MessageInfo]| {
+        let mut x: Vec<(String, String)> = v
+            .iter()
+            .map(|m| (m.entry.id.clone(), m.folder_path.clone()))
+            .collect();
+        x.sort();
+        x
+    };
+    assert_eq!(ids(&then), ids(&before));
+
+    // An expired delta state resyncs that folder only, and changes nothing.
+    emu.schedule_fault(
+        ScheduledFault {
+            kind: FaultKind::DeltaTokenExpired,
+            path_contains: Some(format!("mailFolders/{}/messages/delta", inbox.id)),
+        },
+        1,
+    );
+    let report = backup(&engine, &task).await;
+    let resynced: u64 = report.mailboxes.iter().map(|m| m.resynced_folders).sum();
+    assert_eq!(resynced, 1, "{:?}", report.mailboxes);
+    assert!(report
+        .mailboxes
+        .iter()
+        .all(|m| m.new + m.changed + m.moved + m.deleted == 0));
+    assert_complete(&engine, &emu.tenant(), &users);
+    assert!(engine.verify(true).unwrap().ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_lose_and_duplicate_nothing_and_concurrency_stays_within_four() {
+    let emu = Emulator::start(Config {
+        users: 4,
+        messages_per_user: 25,
+        seed: 5,
+        fault_rate: 0.08,
+        fault_kinds: vec![
+            FaultKind::Throttled,
+            FaultKind::Unavailable,
+            FaultKind::GatewayTimeout,
+            FaultKind::ConnectionReset,
+            FaultKind::TruncatedBody,
+        ],
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, task) = setup(
+        &emu,
+        dir.path(),
+        TaskSettings {
+            auto_activate_new: true,
+            backup_unlicensed: true,
+            ..TaskSettings::default()
+        },
+    )
+    .await;
+    let report = backup(&engine, &task).await;
+    assert_eq!(report.outcome, Outcome::Success, "{report:?}");
+    let counters = emu.counters();
+    assert!(counters.faults > 0, "the faults must have happened");
+    for (mailbox, c) in &counters.mailboxes {
+        assert!(
+            c.max_concurrency <= 4,
+            "{mailbox}: {} in flight",
+            c.max_concurrency
+        );
+    }
+    emu.set_faults(0.0, vec![]);
+    assert_complete(&engine, &emu.tenant(), &backed_up(&report));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_plaintext_canary_reaches_the_archive_folder() {
+    let emu = Emulator::start(Config {
+        users: 3,
+        messages_per_user: 5,
+        seed: 11,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let canaries = [
+        "CanarySubjectQx7",
+        "canary.addr.zq9@fabrikam.com",
+        "CanaryBodyWordVv3",
+        "CanaryAttachmentJj2.pdf",
+        "CanaryFolderKk5",
+    ];
+    let tenant = emu.tenant();
+    let user = tenant
+        .users
+        .iter()
+        .find(|u| u.mailbox.is_some() && u.licensed)
+        .unwrap();
+    emu.create_folder(&user.id, "inbox", canaries[4], false)
+        .unwrap();
+    let mime = format!(
+        "From: Canary <{}>\r\nTo: {}\r\nSubject: {}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n{} {}\r\n--b\r\nContent-Type: application/pdf; name=\"{}\"\r\nContent-Disposition: attachment; filename=\"{}\"\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n",
+        canaries[1], user.user_principal_name, canaries[0], canaries[2], canaries[2], canaries[3], canaries[3]
+    );
+    emu.add_message(&user.id, &format!("Inbox/{}", canaries[4]), mime.as_bytes())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, task) = setup(
+        &emu,
+        dir.path(),
+        TaskSettings {
+            auto_activate_new: true,
+            ..TaskSettings::default()
+        },
+    )
+    .await;
+    let report = backup(&engine, &task).await;
+    assert_eq!(report.outcome, Outcome::Success);
+    assert!(
+        engine
+            .messages(&user.id, Some(&format!("Inbox/{}", canaries[4])), None)
+            .unwrap()
+            .len()
+            == 1
+    );
+    let mut secrets: Vec<String> = canaries.iter().map(|s| s.to_string()).collect();
+    secrets.push(user.user_principal_name.clone());
+    secrets.push(user.display_name.clone());
+    secrets.push(emu.info().client_secret.clone());
+    drop(engine);
+    assert_no_plaintext(dir.path(), &secrets);
+}
+
+fn assert_no_plaintext(dir: &Path, secrets: &[String]) {
+    let mut stack = vec![dir.to_owned()];
+    let mut files = 0;
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            files += 1;
+            let bytes = std::fs::read(&path).unwrap();
+            for s in secrets {
+                for needle in [s.as_bytes().to_vec(), s.to_lowercase().into_bytes()] {
+                    assert!(
+                        !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                        "{s:?} in plaintext in {}",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+    assert!(files > 3, "the scan must see the archive's files");
+}
