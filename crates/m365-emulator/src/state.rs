@@ -39,9 +39,4 @@ impl Shared {
     pub fn identity(&self) -> std::sync::MutexGuard<'_, IdentityState> {
         self.identity.lock().unwrap_or_else(|e| e.into_inner())
     }
-
-    /// Base URL of Graph's v1.0 endpoint, for @odata.context and paging links.
-    pub fn graph_v1(&self) -> String {
-        format!("{}/v1.0", self.info.graph)
-    }
 }

@@ -603,10 +603,6 @@ impl Tenant {
         self.user_index(id_or_upn).map(|i| &self.users[i])
     }
 
-    pub fn user_mut(&mut self, id_or_upn: &str) -> Option<&mut User> {
-        self.user_index(id_or_upn).map(|i| &mut self.users[i])
-    }
-
     pub fn app(&self, client_id: &str) -> Option<&Application> {
         self.apps
             .iter()
