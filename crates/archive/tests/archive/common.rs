@@ -43,17 +43,27 @@ pub fn open(dir: &Path, seed: u64) -> Archive {
 }
 
 pub fn init_on(backend: Arc<dyn Backend>, seed: u64) -> Archive {
+    init_with_clock(backend, seed, clock())
+}
+
+pub fn open_on(backend: Arc<dyn Backend>, seed: u64) -> Archive {
+    open_with_clock(backend, seed, clock())
+}
+
+/// Like [`init_on`], with a clock the test keeps to move time forward.
+pub fn init_with_clock(backend: Arc<dyn Backend>, seed: u64, clock: Arc<ManualClock>) -> Archive {
     Archive::init(
         backend,
         PASS,
         KdfParams::insecure_for_tests(),
-        options(seed, clock()),
+        options(seed, clock),
     )
     .unwrap()
 }
 
-pub fn open_on(backend: Arc<dyn Backend>, seed: u64) -> Archive {
-    Archive::open(backend, PASS, options(seed, clock())).unwrap()
+/// Like [`open_on`], with a clock the test keeps to move time forward.
+pub fn open_with_clock(backend: Arc<dyn Backend>, seed: u64, clock: Arc<ManualClock>) -> Archive {
+    Archive::open(backend, PASS, options(seed, clock)).unwrap()
 }
 
 /// Pseudo-random bytes from a seed (xorshift), cheap and reproducible in any process.
@@ -71,10 +81,26 @@ pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
 
 /// Writes one snapshot of `n` data blobs; returns the snapshot and the blobs' contents.
 pub fn write_snapshot(archive: &Archive, seed: u64, n: usize) -> (SnapshotId, Vec<Vec<u8>>) {
-    let mut w = archive.writer().unwrap();
     let contents: Vec<Vec<u8>> = (0..n)
         .map(|i| bytes(seed * 1000 + i as u64, 500 + (i * 997) % 20_000))
         .collect();
+    let snap = commit(
+        archive,
+        &contents,
+        format!("snapshot {seed}").into_bytes(),
+        b"meta",
+    );
+    (snap, contents)
+}
+
+/// Commits a snapshot whose root tree lists `contents` as data blobs, with empty metadata.
+/// Blobs the archive already holds are deduplicated, as a real backup would.
+pub fn commit_blobs(archive: &Archive, contents: &[Vec<u8>]) -> SnapshotId {
+    commit(archive, contents, vec![], b"")
+}
+
+fn commit(archive: &Archive, contents: &[Vec<u8>], tree_meta: Vec<u8>, meta: &[u8]) -> SnapshotId {
+    let mut w = archive.writer().unwrap();
     let ids: Vec<BlobId> = contents
         .iter()
         .map(|c| w.put_blob(BlobKind::Data, c).unwrap())
@@ -82,12 +108,12 @@ pub fn write_snapshot(archive: &Archive, seed: u64, n: usize) -> (SnapshotId, Ve
     let root = w
         .put_tree(&Tree {
             children: ids,
-            meta: format!("snapshot {seed}").into_bytes(),
+            meta: tree_meta,
         })
         .unwrap();
-    let snap = w.commit_snapshot(root, b"meta").unwrap();
+    let snap = w.commit_snapshot(root, meta).unwrap();
     w.finish().unwrap();
-    (snap, contents)
+    snap
 }
 
 /// Asserts every blob of a snapshot reads back bit-exact.

@@ -1,4 +1,4 @@
-use strongroom_archive::{Archive, BlobKind, Error, LockMode};
+use strongroom_archive::{BlobKind, Error, LockMode};
 
 use crate::common::*;
 
@@ -38,13 +38,7 @@ fn one_writer_at_a_time_and_readers_during_writes() {
 fn stale_lock_is_reported_then_taken_over() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
-    let a = Archive::init(
-        local(dir.path()),
-        PASS,
-        strongroom_archive::KdfParams::insecure_for_tests(),
-        options(32, clock.clone()),
-    )
-    .unwrap();
+    let a = init_with_clock(local(dir.path()), 32, clock.clone());
     let w = a.writer().unwrap();
     std::mem::forget(w); // a writer that hangs: its heartbeat stops
     assert!(matches!(a.writer(), Err(Error::Locked(_))));
@@ -63,13 +57,7 @@ fn stale_lock_is_reported_then_taken_over() {
 fn long_writes_keep_their_lock_fresh() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
-    let a = Archive::init(
-        local(dir.path()),
-        PASS,
-        strongroom_archive::KdfParams::insecure_for_tests(),
-        options(33, clock.clone()),
-    )
-    .unwrap();
+    let a = init_with_clock(local(dir.path()), 33, clock.clone());
     let mut w = a.writer().unwrap();
     // 25 minutes of putting blobs without a flush, in 1-minute steps.
     for i in 0..25 {
@@ -89,13 +77,7 @@ fn long_writes_keep_their_lock_fresh() {
 fn a_writer_whose_lock_was_taken_over_stops() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
-    let a = Archive::init(
-        local(dir.path()),
-        PASS,
-        strongroom_archive::KdfParams::insecure_for_tests(),
-        options(34, clock.clone()),
-    )
-    .unwrap();
+    let a = init_with_clock(local(dir.path()), 34, clock.clone());
     let (s1, c1) = write_snapshot(&a, 1, 3);
     let mut w = a.writer().unwrap();
     let id = w.put_blob(BlobKind::Data, &bytes(9, 5000)).unwrap();

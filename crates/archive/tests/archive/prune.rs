@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use strongroom_archive::backend::{FaultPlan, FaultyBackend, MemoryBackend};
-use strongroom_archive::{Archive, BlobKind, Error, Tree};
+use strongroom_archive::Error;
 
 use crate::common::*;
 
@@ -19,22 +19,10 @@ fn prune_plans_then_frees_space_and_keeps_what_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     let archive = init(dir.path(), 70);
     let (s1, c1) = write_snapshot(&archive, 1, 40);
-    let (s2, c2) = write_snapshot(&archive, 2, 40);
+    write_snapshot(&archive, 2, 40);
     // s3 shares half of s1's blobs, so s1's packs become partly live.
-    let mut w = archive.writer().unwrap();
     let c3: Vec<Vec<u8>> = c1.iter().step_by(2).cloned().collect();
-    let ids = c3
-        .iter()
-        .map(|c| w.put_blob(BlobKind::Data, c).unwrap())
-        .collect();
-    let root = w
-        .put_tree(&Tree {
-            children: ids,
-            meta: vec![],
-        })
-        .unwrap();
-    let s3 = w.commit_snapshot(root, b"").unwrap();
-    w.finish().unwrap();
+    let s3 = commit_blobs(&archive, &c3);
     let before = dir_size(dir.path());
 
     let prune = archive.prune(&[s3]).unwrap();
@@ -65,7 +53,6 @@ fn prune_plans_then_frees_space_and_keeps_what_is_kept() {
         let gone = archive.counts().0;
         assert_eq!(gone, c3.len() + 1);
     }
-    let _ = (s2, c2);
 }
 
 #[test]
@@ -91,18 +78,9 @@ fn interrupted_prune_leaves_a_valid_archive() {
         // In memory: the ordering is what is tested, and it keeps 40 rounds fast.
         let mem = MemoryBackend::new();
         let archive = init_on(Arc::new(mem.clone()), 73);
-        let (s1, _) = write_snapshot(&archive, 1, 12);
+        write_snapshot(&archive, 1, 12);
         let (s2, c2) = write_snapshot(&archive, 2, 12);
-        let mut w = archive.writer().unwrap();
-        let root = w
-            .put_tree(&Tree {
-                children: vec![],
-                meta: vec![],
-            })
-            .unwrap();
-        w.commit_snapshot(root, b"").unwrap();
-        w.finish().unwrap();
-        let _ = s1;
+        commit_blobs(&archive, &[]);
         let faulty = FaultyBackend::new(
             Arc::new(mem.clone()),
             FaultPlan {
@@ -110,12 +88,12 @@ fn interrupted_prune_leaves_a_valid_archive() {
                 ..FaultPlan::default()
             },
         );
-        let crashing = Archive::open(Arc::new(faulty), PASS, options(74, clock())).unwrap();
+        let crashing = open_on(Arc::new(faulty), 74);
         let done = crashing.prune(&[s2]).and_then(|p| p.execute()).is_ok();
         interrupted += usize::from(!done);
         let clock = clock();
         clock.advance(3_600_000);
-        let a = Archive::open(Arc::new(mem.clone()), PASS, options(75, clock)).unwrap();
+        let a = open_with_clock(Arc::new(mem.clone()), 75, clock);
         let damage = damage(&a);
         assert!(damage.is_empty(), "after {n} writes: {damage:#?}");
         assert_snapshot(&a, &s2, &c2);
@@ -137,53 +115,27 @@ fn interrupted_prune_leaves_a_valid_archive() {
 fn writer_does_not_dedup_against_blobs_pruned_by_another_handle() {
     let dir = tempfile::tempdir().unwrap();
     let first = init(dir.path(), 76);
-    let (s1, c1) = write_snapshot(&first, 1, 6);
+    let (_, c1) = write_snapshot(&first, 1, 6);
     let (s2, _) = write_snapshot(&first, 2, 6);
     let stale = open(dir.path(), 77); // loads an index that still lists s1's blobs
     first.prune(&[s2]).unwrap().execute().unwrap();
-    let mut w = stale.writer().unwrap();
-    let ids: Vec<_> = c1
-        .iter()
-        .map(|c| w.put_blob(BlobKind::Data, c).unwrap())
-        .collect();
-    let root = w
-        .put_tree(&Tree {
-            children: ids,
-            meta: vec![],
-        })
-        .unwrap();
-    let s3 = w.commit_snapshot(root, b"").unwrap();
-    w.finish().unwrap();
+    let s3 = commit_blobs(&stale, &c1);
     assert!(damage(&stale).is_empty());
     assert_snapshot(&open(dir.path(), 78), &s3, &c1);
-    let _ = s1;
 }
 
 #[test]
 fn reader_follows_blobs_repacked_by_another_handle() {
     let dir = tempfile::tempdir().unwrap();
     let first = init(dir.path(), 79);
-    let (s1, c1) = write_snapshot(&first, 1, 30);
-    let (s2, _) = write_snapshot(&first, 2, 30);
+    let (_, c1) = write_snapshot(&first, 1, 30);
+    write_snapshot(&first, 2, 30);
     // s3 keeps every other blob of s1, so s1's packs get repacked.
-    let mut w = first.writer().unwrap();
     let kept: Vec<Vec<u8>> = c1.iter().step_by(2).cloned().collect();
-    let ids = kept
-        .iter()
-        .map(|c| w.put_blob(BlobKind::Data, c).unwrap())
-        .collect();
-    let root = w
-        .put_tree(&Tree {
-            children: ids,
-            meta: vec![],
-        })
-        .unwrap();
-    let s3 = w.commit_snapshot(root, b"").unwrap();
-    w.finish().unwrap();
+    let s3 = commit_blobs(&first, &kept);
     let reader = open(dir.path(), 80);
     let plan = first.prune(&[s3]).unwrap();
     assert!(!plan.plan().repack_packs.is_empty());
     plan.execute().unwrap();
     assert_snapshot(&reader, &s3, &kept);
-    let _ = (s1, s2);
 }
