@@ -144,12 +144,21 @@ pub async fn create_application(
     Ok(json(StatusCode::CREATED, &out))
 }
 
+/// The object id or appId a `{id}` segment names (`(appId='…')` is the alternate-key form).
+fn directory_key(id: &str) -> &str {
+    id.trim_start_matches("(appId='").trim_end_matches("')")
+}
+
+fn resource_not_found(id: &str) -> GraphError {
+    GraphError::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."))
+}
+
 fn find_app<'a>(t: &'a Tenant, id: &str) -> Result<&'a Application, GraphError> {
-    let key = id.trim_start_matches("(appId='").trim_end_matches("')");
+    let key = directory_key(id);
     t.apps
         .iter()
         .find(|a| a.id.eq_ignore_ascii_case(key) || a.app_id.eq_ignore_ascii_case(key))
-        .ok_or_else(|| GraphError::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present.")))
+        .ok_or_else(|| resource_not_found(id))
 }
 
 pub async fn get_application(
@@ -251,11 +260,11 @@ pub async fn create_service_principal(
 }
 
 fn find_sp<'a>(t: &'a Tenant, id: &str) -> Result<&'a ServicePrincipal, GraphError> {
-    let key = id.trim_start_matches("(appId='").trim_end_matches("')");
+    let key = directory_key(id);
     t.service_principals
         .iter()
         .find(|s| s.id.eq_ignore_ascii_case(key) || s.app_id.eq_ignore_ascii_case(key))
-        .ok_or_else(|| GraphError::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present.")))
+        .ok_or_else(|| resource_not_found(id))
 }
 
 pub async fn get_service_principal(
