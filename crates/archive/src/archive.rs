@@ -114,13 +114,7 @@ pub(crate) fn encode_config_for_fuzzing() -> Vec<u8> {
 pub(crate) fn decode_config(bytes: &[u8]) -> Result<[u8; 32]> {
     let what = "config";
     let mut r = Reader::new(bytes, what);
-    if &r.array::<4>()? != CONFIG_MAGIC {
-        return Err(Error::corrupt(what, "bad magic"));
-    }
-    let version = r.u32()?;
-    if version != FORMAT_VERSION {
-        return Err(Error::UnsupportedVersion { what, version });
-    }
+    r.header(CONFIG_MAGIC, FORMAT_VERSION, what)?;
     let id = r.array()?;
     r.finish()?;
     Ok(id)

@@ -58,6 +58,22 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
+    /// A 4-byte magic and a u32 format version. A wrong magic is corruption; another
+    /// version is [`Error::UnsupportedVersion`] of `format`.
+    pub fn header(&mut self, magic: &[u8; 4], version: u32, format: &'static str) -> Result<()> {
+        if &self.array::<4>()? != magic {
+            return Err(Error::corrupt(self.what, "bad magic"));
+        }
+        let found = self.u32()?;
+        if found != version {
+            return Err(Error::UnsupportedVersion {
+                what: format,
+                version: found,
+            });
+        }
+        Ok(())
+    }
+
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }

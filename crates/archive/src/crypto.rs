@@ -90,16 +90,7 @@ pub(crate) fn open_object(
     what: &str,
 ) -> Result<Vec<u8>> {
     let mut r = Reader::new(bytes, what);
-    if &r.array::<4>()? != magic {
-        return Err(Error::corrupt(what, "bad magic"));
-    }
-    let version = r.u32()?;
-    if version != OBJECT_VERSION {
-        return Err(Error::UnsupportedVersion {
-            what: "sealed object",
-            version,
-        });
-    }
+    r.header(magic, OBJECT_VERSION, "sealed object")?;
     let seed = r.array::<32>()?;
     let plain_len = r.u64()?;
     if plain_len > MAX_OBJECT_LEN {

@@ -147,13 +147,7 @@ impl EncryptedFile {
         }
         let header = backend.read_at(FileKind::File, &disk_name, 0, FILE_HEADER_LEN as usize)?;
         let mut r = Reader::new(&header, what);
-        if &r.array::<4>()? != FILE_MAGIC {
-            return Err(Error::corrupt(what, "bad magic"));
-        }
-        let version = r.u32()?;
-        if version != FILE_VERSION {
-            return Err(Error::UnsupportedVersion { what, version });
-        }
+        r.header(FILE_MAGIC, FILE_VERSION, what)?;
         let seed = r.array()?;
         let body = size - FILE_HEADER_LEN;
         let blocks = body.div_ceil(SEALED_BLOCK_LEN);

@@ -187,13 +187,7 @@ impl KeyFile {
     pub fn parse(bytes: &[u8]) -> Result<KeyFile> {
         let what = "key file";
         let mut r = Reader::new(bytes, what);
-        if &r.array::<4>()? != KEY_MAGIC {
-            return Err(Error::corrupt(what, "bad magic"));
-        }
-        let version = r.u32()?;
-        if version != KEY_VERSION {
-            return Err(Error::UnsupportedVersion { what, version });
-        }
+        r.header(KEY_MAGIC, KEY_VERSION, what)?;
         let kind = match r.u8()? {
             1 => KeyKind::Passphrase,
             2 => KeyKind::RecoveryCode,

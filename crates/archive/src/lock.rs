@@ -91,13 +91,7 @@ fn encode(mode: LockMode, pid: u32, host: &str, created_ms: i64, heartbeat_ms: i
 pub(crate) fn decode(name: &str, bytes: &[u8]) -> Result<LockInfo> {
     let what = "lock file";
     let mut r = Reader::new(bytes, what);
-    if &r.array::<4>()? != LOCK_MAGIC {
-        return Err(Error::corrupt(what, "bad magic"));
-    }
-    let version = r.u32()?;
-    if version != LOCK_VERSION {
-        return Err(Error::UnsupportedVersion { what, version });
-    }
+    r.header(LOCK_MAGIC, LOCK_VERSION, what)?;
     let mode = match r.u8()? {
         1 => LockMode::Read,
         2 => LockMode::Write,

@@ -220,16 +220,7 @@ impl PackWriter {
 /// Reads the header seed of a pack.
 pub(crate) fn parse_header(bytes: &[u8], what: &str) -> Result<[u8; 32]> {
     let mut r = Reader::new(bytes, what);
-    if &r.array::<4>()? != PACK_MAGIC {
-        return Err(Error::corrupt(what, "bad magic"));
-    }
-    let version = r.u32()?;
-    if version != PACK_VERSION {
-        return Err(Error::UnsupportedVersion {
-            what: "pack",
-            version,
-        });
-    }
+    r.header(PACK_MAGIC, PACK_VERSION, "pack")?;
     r.array()
 }
 
