@@ -3,9 +3,22 @@
 use std::time::Duration;
 
 use m365_emulator::Throttle;
-use strongroom_graph::{BatchRequest, GraphError, Lane, Message};
+use strongroom_graph::{BatchRequest, GraphClient, GraphError, Lane, Message};
 
 use crate::common::*;
+
+/// A batch item named `name` that reads one message of `user`.
+fn read_message(
+    graph: &GraphClient,
+    user: &str,
+    name: impl Into<String>,
+    message: &str,
+) -> BatchRequest {
+    BatchRequest::get(
+        name,
+        graph.batch_path(&["users", user, "messages", message]),
+    )
+}
 
 #[tokio::test]
 async fn batch_of_message_reads() {
@@ -17,11 +30,8 @@ async fn batch_of_message_reads() {
         .iter()
         .enumerate()
         .map(|(i, id)| {
-            BatchRequest::get(
-                i.to_string(),
-                graph.batch_path(&["users", &user.id, "messages", id]),
-            )
-            .header("Prefer", r#"IdType="ImmutableId""#)
+            read_message(&graph, &user.id, i.to_string(), id)
+                .header("Prefer", r#"IdType="ImmutableId""#)
         })
         .collect();
     let answers = graph
@@ -35,15 +45,8 @@ async fn batch_of_message_reads() {
     }
     // dependsOn: a failed dependency gives 424 to the dependant.
     let requests = vec![
-        BatchRequest::get(
-            "a",
-            graph.batch_path(&["users", &user.id, "messages", "no-such-message"]),
-        ),
-        BatchRequest::get(
-            "b",
-            graph.batch_path(&["users", &user.id, "messages", &ids[0]]),
-        )
-        .depends_on("a"),
+        read_message(&graph, &user.id, "a", "no-such-message"),
+        read_message(&graph, &user.id, "b", &ids[0]).depends_on("a"),
     ];
     let answers = graph
         .batch(&Lane::mailbox(&user.id), requests)
@@ -80,12 +83,7 @@ async fn throttled_batch_items_are_sent_again_after_their_retry_after() {
     let requests: Vec<_> = ids
         .iter()
         .enumerate()
-        .map(|(i, id)| {
-            BatchRequest::get(
-                format!("m{i}"),
-                graph.batch_path(&["users", &user.id, "messages", id]),
-            )
-        })
+        .map(|(i, id)| read_message(&graph, &user.id, format!("m{i}"), id))
         .collect();
     let answers = graph
         .batch(&Lane::mailbox(&user.id), requests)

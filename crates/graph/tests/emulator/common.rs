@@ -8,7 +8,8 @@ use futures::TryStreamExt;
 pub use m365_emulator::{Config, Emulator};
 use strongroom_graph::{
     AppCertificate, AppCredential, AppSecret, AssertionAlgorithm, Backoff, Change, ClientOptions,
-    Cloud, DeltaLink, GraphClient, GraphError, Message, MessageDeltaOptions, SignIn, SignInRequest,
+    Cloud, DeltaLink, GraphClient, GraphError, MailFolder, Message, MessageDeltaOptions, SignIn,
+    SignInRequest,
 };
 
 pub type UserSnapshot = m365_emulator::control::UserSnapshot;
@@ -123,6 +124,13 @@ pub fn expected_mime(user: &UserSnapshot) -> BTreeMap<String, bytes::Bytes> {
                 .map(|m| (m.immutable_id.clone(), m.mime.clone()))
         })
         .collect()
+}
+
+/// The user's folder tree without search folders: the folders a backup walks.
+pub async fn mail_folders(graph: &GraphClient, user: &str) -> Vec<MailFolder> {
+    let mut tree = graph.folder_tree(user).await.unwrap();
+    tree.retain(|f| !f.is_search_folder());
+    tree
 }
 
 /// The ids of the upserted items among `changes`.

@@ -113,13 +113,7 @@ async fn a_whole_mailbox_backs_up_exactly_through_random_faults() {
     let user = licensed_user(&emu);
     let expected = expected_mime(&user);
     let mut got = BTreeMap::new();
-    for folder in graph
-        .folder_tree(&user.id)
-        .await
-        .unwrap()
-        .iter()
-        .filter(|f| !f.is_search_folder())
-    {
+    for folder in mail_folders(&graph, &user.id).await {
         let (changes, _) = full_delta(&graph, &user.id, &folder.id, 4).await;
         for change in changes {
             if let Change::Upsert(m) = change {

@@ -89,13 +89,7 @@ async fn full_delta_of_a_mailbox_and_every_mime_byte_for_byte() {
     let expected = expected_mime(&user);
     assert!(expected.len() >= 30);
     let mut fetched = 0;
-    for folder in graph
-        .folder_tree(&user.id)
-        .await
-        .unwrap()
-        .iter()
-        .filter(|f| !f.is_search_folder())
-    {
+    for folder in mail_folders(&graph, &user.id).await {
         let (changes, _link) = full_delta(&graph, &user.id, &folder.id, 7).await;
         for change in changes {
             let Change::Upsert(m) = change else {
