@@ -93,8 +93,8 @@ impl GraphClient {
         tree: &mut Vec<MailFolder>,
     ) -> Result<(), GraphError> {
         use futures::TryStreamExt;
-        let mut queue = vec![start];
-        while let Some(mut url) = queue.pop() {
+        let mut pending = vec![start];
+        while let Some(mut url) = pending.pop() {
             url.query_pairs_mut()
                 .append_pair("includeHiddenFolders", "true")
                 .append_pair("$top", "100");
@@ -102,7 +102,7 @@ impl GraphClient {
             while let Some(page) = stream.try_next().await? {
                 for folder in page.value {
                     if folder.child_folder_count.unwrap_or(1) > 0 {
-                        queue.push(self.url(&[
+                        pending.push(self.url(&[
                             "users",
                             user,
                             "mailFolders",
