@@ -445,3 +445,97 @@ fn assert_no_plaintext(dir: &Path, secrets: &[String]) {
     }
     assert!(files > 3, "the scan must see the archive's files");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_mailboxes_are_activated_and_departed_ones_archived_for_the_retention() {
+    use strongroom_archive::ManualClock;
+    use strongroom_engine::task::Retention;
+
+    let emu = Emulator::start(Config {
+        users: 3,
+        messages_per_user: 6,
+        seed: 17,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let clock = std::sync::Arc::new(ManualClock::new(1_760_000_000_000));
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::init(
+        dir.path(),
+        "pw",
+        KdfParams::insecure_for_tests(),
+        EngineOptions {
+            clock: clock.clone(),
+            ..options()
+        },
+    )
+    .unwrap();
+    let info = emu.info();
+    engine
+        .connect(ConnectRequest {
+            name: "T".into(),
+            tenant_id: info.tenant_id.clone(),
+            client_id: info.client_id.clone(),
+            credential: Credential::Secret(info.client_secret.clone()),
+            authority: Some(info.authority.clone()),
+            graph_url: Some(info.graph.clone()),
+            settings: TaskSettings {
+                auto_activate_new: true,
+                retention: Retention::Days(7),
+                ..TaskSettings::default()
+            },
+        })
+        .await
+        .unwrap();
+    let task = engine.task(None).unwrap();
+    let first = backup(&engine, &task).await;
+    let victim = backed_up(&first)[0].clone();
+    let victim_messages = engine.messages(&victim, None, None).unwrap().len();
+
+    // A new licensed user is detected and, as the task says, activated and backed up.
+    let newcomer = emu
+        .add_user(&m365_emulator::NewUser {
+            display_name: "Newcomer Person".into(),
+            kind: Some(m365_emulator::UserKind::Licensed),
+            ..Default::default()
+        })
+        .unwrap();
+    emu.add_message(&newcomer.id, "inbox", b"Subject: welcome\r\n\r\nhello\r\n")
+        .unwrap();
+    clock.advance(3_600_000);
+    let second = backup(&engine, &task).await;
+    assert!(backed_up(&second).contains(&newcomer.id));
+    assert_eq!(engine.messages(&newcomer.id, None, None).unwrap().len(), 1);
+
+    // The victim leaves the tenant: archived, still in every new snapshot...
+    emu.remove_user(&victim).unwrap();
+    clock.advance(86_400_000);
+    let third = backup(&engine, &task).await;
+    assert_eq!(third.outcome, Outcome::Success);
+    assert!(!backed_up(&third).contains(&victim));
+    let row = engine
+        .accounts(&task)
+        .unwrap()
+        .into_iter()
+        .find(|a| a.user_id == victim)
+        .unwrap();
+    assert_eq!(row.status, AccountStatus::Archived);
+    assert_eq!(
+        engine.messages(&victim, None, None).unwrap().len(),
+        victim_messages
+    );
+
+    // ...until the retention runs out; older snapshots keep it.
+    clock.advance(8 * 86_400_000);
+    let fourth = backup(&engine, &task).await;
+    assert_eq!(fourth.outcome, Outcome::Success);
+    assert!(engine.messages(&victim, None, None).is_err());
+    assert_eq!(
+        engine
+            .messages(&victim, None, third.snapshot.as_deref())
+            .unwrap()
+            .len(),
+        victim_messages
+    );
+}
