@@ -23,9 +23,11 @@ pub struct SnapshotInfo {
     pub task_id: i64,
     pub mailboxes: u64,
     pub messages: u64,
+    #[serde(skip)]
+    seq: u64,
 }
 
-/// Every snapshot the archive holds, oldest first.
+/// Every snapshot the archive holds, oldest first (ties: by kind, then order in the run).
 pub fn snapshots(archive: &Archive) -> Result<Vec<SnapshotInfo>> {
     let mut out = Vec::new();
     for s in archive.snapshots()? {
@@ -38,9 +40,10 @@ pub fn snapshots(archive: &Archive) -> Result<Vec<SnapshotInfo>> {
             task_id: meta.task_id,
             mailboxes: meta.mailboxes,
             messages: meta.messages,
+            seq: meta.seq,
         });
     }
-    out.sort_by(|a, b| (a.time_ms, &a.id).cmp(&(b.time_ms, &b.id)));
+    out.sort_by_key(|s| (s.time_ms, s.kind.rank(), s.seq, s.id.clone()));
     Ok(out)
 }
 

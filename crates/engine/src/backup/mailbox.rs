@@ -15,7 +15,7 @@ use strongroom_graph::{Change, DeltaLink, GraphError, MailFolder, Message, Messa
 
 use super::manifest::{self, FolderManifest, MailboxManifest, MessageEntry, MANIFEST_VERSION};
 use super::Run;
-use crate::accounts::Account;
+use crate::accounts::{Account, SkipReason};
 use crate::catalog::FolderState;
 use crate::error::{Error, Result};
 use crate::progress::ProgressEvent;
@@ -30,12 +30,32 @@ pub(super) async fn back_up(run: &Run<'_>, account: &Account) -> MailboxReport {
         user_id: account.user_id.clone(),
         ok: result.is_ok(),
     });
-    if let Err(e) = result {
-        tracing::warn!(user = %account.user_id, error = %e.message, "mailbox backup failed");
-        report.status = MailboxStatus::Failed;
-        report.error = Some(e.message);
+    match result {
+        Ok(()) => {}
+        // The mailbox went away between discovery and backup: skipped, not failed; the
+        // next discovery archives it.
+        Err(Failure::NoMailbox) => {
+            report.status = MailboxStatus::Skipped;
+            report.skip_reason = Some(SkipReason::NoMailbox);
+        }
+        Err(Failure::Error(e)) => {
+            tracing::warn!(user = %account.user_id, error = %e.message, "mailbox backup failed");
+            report.status = MailboxStatus::Failed;
+            report.error = Some(e.message);
+        }
     }
     report
+}
+
+enum Failure {
+    NoMailbox,
+    Error(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Error(e)
+    }
 }
 
 /// A message of the last committed backup, by immutable id.
@@ -45,13 +65,19 @@ struct Known {
     entry: MessageEntry,
 }
 
-async fn back_up_inner(run: &Run<'_>, account: &Account, report: &mut MailboxReport) -> Result<()> {
+async fn back_up_inner(
+    run: &Run<'_>,
+    account: &Account,
+    report: &mut MailboxReport,
+) -> Result<(), Failure> {
     let job = run.job;
     let user = account.user_id.as_str();
-    let folders: Vec<MailFolder> = job
-        .graph
-        .folder_tree(user)
-        .await?
+    let folders: Vec<MailFolder> = match job.graph.folder_tree(user).await {
+        Ok(folders) => folders,
+        Err(e) if e.is_mailbox_not_enabled() => return Err(Failure::NoMailbox),
+        Err(e) => return Err(Failure::Error(e.into())),
+    };
+    let folders: Vec<MailFolder> = folders
         .into_iter()
         .filter(|f| !f.is_search_folder())
         .collect();

@@ -43,6 +43,22 @@ pub struct SnapshotMeta {
     pub task_id: i64,
     pub mailboxes: u64,
     pub messages: u64,
+    /// Order of the snapshot within its run, so snapshots committed in the same millisecond
+    /// (or under a frozen test clock) still sort in the order they were written.
+    #[serde(default)]
+    pub seq: u64,
+}
+
+impl SnapshotKind {
+    /// Among snapshots of the same time, which is newer: a run's backup snapshot comes after
+    /// its checkpoints, which come after a task record.
+    pub fn rank(self) -> u8 {
+        match self {
+            SnapshotKind::Task => 0,
+            SnapshotKind::Checkpoint => 1,
+            SnapshotKind::Backup => 2,
+        }
+    }
 }
 
 /// One account as the root tree records it.

@@ -79,6 +79,8 @@ pub(crate) struct Run<'a> {
     /// The picture the next snapshot's root shows, guarded so checkpoints are serialised.
     root: tokio::sync::Mutex<RootState>,
     meter: Meter,
+    /// Snapshots written by this run so far.
+    snapshots_written: std::sync::atomic::AtomicU64,
 }
 
 /// Per-account entries and committed mailbox trees (with their message counts).
@@ -160,6 +162,9 @@ impl<'a> Run<'a> {
             task_id: self.job.task.id,
             mailboxes,
             messages,
+            seq: self
+                .snapshots_written
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         };
         let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let root_id = writer.put_tree(&tree)?;
@@ -234,6 +239,7 @@ pub(crate) fn record_task(archive: &Archive, catalog: &Catalog, task: &Task) -> 
         task_id: task.id,
         mailboxes: 0,
         messages: 0,
+        seq: 0,
     };
     let mut writer = archive.writer()?;
     let root_id = writer.put_tree(&tree)?;
@@ -301,6 +307,7 @@ pub(crate) async fn run(job: &Job<'_>, sink: ProgressSink) -> Result<RunReport> 
             sealed_connection: job.catalog.sealed_connection(job.task.id)?,
         }),
         meter,
+        snapshots_written: std::sync::atomic::AtomicU64::new(0),
     };
     let users: Vec<String> = to_back_up.iter().map(|a| a.user_id.clone()).collect();
     let work = futures::stream::iter(to_back_up)
