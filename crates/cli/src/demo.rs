@@ -66,12 +66,12 @@ pub async fn run(
         }));
     } else {
         crate::output::report(&report);
-        println!(
+        out!(
             "archive: {} (passphrase {DEMO_PASSPHRASE:?}); verify: {}",
             dir.display(),
             if verify.ok { "OK" } else { "DAMAGED" }
         );
-        println!(
+        out!(
             "try: STRONGROOM_PASSPHRASE={DEMO_PASSPHRASE:?} strongroom --archive {} snapshots",
             dir.display()
         );

@@ -4,6 +4,14 @@
 //!
 //! Exit codes: 0 success, 2 partial success (a backup where some mailboxes failed), 1 failure.
 
+/// `println!` that ignores a closed stdout (`strongroom ls … | head` must not panic).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod demo;
 mod output;
 
@@ -163,7 +171,7 @@ fn main() -> ExitCode {
                         serde_json::json!({ "error": { "code": "internal", "message": format!("{e:#}") } })
                     }
                 };
-                println!("{value}");
+                out!("{value}");
             } else {
                 eprintln!("error: {e:#}");
             }
@@ -236,16 +244,17 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             if *json {
                 output::json(&status);
             } else {
-                println!(
+                out!(
                     "strongroom {} — {} task(s)",
-                    status.version, status.task_count
+                    status.version,
+                    status.task_count
                 );
             }
         }
         Command::Init => {
             let dir = archive_dir(&cli)?;
             Engine::init(&dir, &passphrase(true)?, kdf(), EngineOptions::default())?;
-            println!("created an archive in {}", dir.display());
+            out!("created an archive in {}", dir.display());
         }
         Command::Connect {
             name,
@@ -281,7 +290,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     },
                 })
                 .await?;
-            println!("connected task {:?}: credentials verified", task.name);
+            out!("connected task {:?}: credentials verified", task.name);
         }
         Command::Mailboxes { task, json } => {
             let engine = open(&cli)?;
@@ -309,7 +318,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 Selection::Addresses(addresses.clone())
             };
             let n = engine.activate(&task, &selection)?;
-            println!("activated {n} mailbox(es)");
+            out!("activated {n} mailbox(es)");
         }
         Command::Backup { task, json } => {
             let engine = open(&cli)?;
@@ -357,13 +366,13 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 output::json(&report);
             } else {
                 for f in &report.findings {
-                    println!(
+                    out!(
                         "{} {}",
                         if f.damage { "DAMAGE" } else { "note  " },
                         f.description
                     );
                 }
-                println!(
+                out!(
                     "{}",
                     if report.ok {
                         "archive OK"
@@ -379,7 +388,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             if *json {
                 output::json(&summary);
             } else {
-                println!(
+                out!(
                     "kept {} snapshot(s), removed {}, deleted {} pack(s), wrote {}",
                     summary.snapshots_kept,
                     summary.snapshots_removed,
@@ -393,9 +402,12 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             if *json {
                 output::json(&summary);
             } else {
-                println!(
+                out!(
                     "catalog rebuilt: {} task(s), {} account(s), {} folder(s), {} snapshot(s)",
-                    summary.tasks, summary.accounts, summary.folders, summary.snapshots
+                    summary.tasks,
+                    summary.accounts,
+                    summary.folders,
+                    summary.snapshots
                 );
             }
         }

@@ -6,7 +6,7 @@ use strongroom_engine::report::{MailboxStatus, RunReport};
 use strongroom_engine::snapshot_view::{FolderInfo, MessageInfo, SnapshotInfo};
 
 pub fn json<T: Serialize>(value: &T) {
-    println!(
+    out!(
         "{}",
         serde_json::to_string_pretty(value).expect("engine types serialise")
     );
@@ -39,13 +39,16 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 pub fn mailboxes(grid: &[AccountView]) {
-    println!(
+    out!(
         "{:<40} {:<9} {:<9} {:<9} REASON",
-        "ADDRESS", "LICENSED", "MAILBOX", "STATUS"
+        "ADDRESS",
+        "LICENSED",
+        "MAILBOX",
+        "STATUS"
     );
     for a in grid {
         let reason = a.skip_reason.map(|r| r.to_string()).unwrap_or_default();
-        println!(
+        out!(
             "{:<40} {:<9} {:<9} {:<9} {}{}",
             a.address,
             if a.licensed { "yes" } else { "no" },
@@ -66,7 +69,7 @@ pub fn mailboxes(grid: &[AccountView]) {
 pub fn report(r: &RunReport) {
     for m in &r.mailboxes {
         match m.status {
-            MailboxStatus::BackedUp => println!(
+            MailboxStatus::BackedUp => out!(
                 "{}: {} messages in {} folders; new {}, changed {}, moved {}, deleted {}{}",
                 m.address,
                 m.messages,
@@ -81,12 +84,12 @@ pub fn report(r: &RunReport) {
                     String::new()
                 }
             ),
-            MailboxStatus::Skipped => println!(
+            MailboxStatus::Skipped => out!(
                 "{}: skipped ({})",
                 m.address,
                 m.skip_reason.map(|s| s.to_string()).unwrap_or_default()
             ),
-            MailboxStatus::Failed => println!(
+            MailboxStatus::Failed => out!(
                 "{}: FAILED ({})",
                 m.address,
                 m.error.as_deref().unwrap_or("unknown error")
@@ -94,7 +97,7 @@ pub fn report(r: &RunReport) {
         }
     }
     let outcome = serde_json::to_value(r.outcome).expect("enum");
-    println!(
+    out!(
         "backup {}: snapshot {}",
         outcome.as_str().unwrap_or(""),
         r.snapshot
@@ -105,12 +108,16 @@ pub fn report(r: &RunReport) {
 }
 
 pub fn snapshots(list: &[SnapshotInfo]) {
-    println!(
+    out!(
         "{:<10} {:<20} {:<11} {:>9} {:>9}",
-        "ID", "TIME (UTC)", "KIND", "MAILBOXES", "MESSAGES"
+        "ID",
+        "TIME (UTC)",
+        "KIND",
+        "MAILBOXES",
+        "MESSAGES"
     );
     for s in list {
-        println!(
+        out!(
             "{:<10} {:<20} {:<11} {:>9} {:>9}",
             s.short_id,
             time(s.time_ms),
@@ -126,7 +133,7 @@ pub fn snapshots(list: &[SnapshotInfo]) {
 
 pub fn folders(list: &[FolderInfo]) {
     for f in list {
-        println!(
+        out!(
             "{:>7}  {}{}",
             f.messages,
             f.path,
@@ -138,7 +145,7 @@ pub fn folders(list: &[FolderInfo]) {
 pub fn messages(list: &[MessageInfo]) {
     for m in list {
         let e = &m.entry;
-        println!(
+        out!(
             "{:<19}  {:>9}  {:<30}  {}",
             e.received_ms.map(time).unwrap_or_default(),
             e.size,
