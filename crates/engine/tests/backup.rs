@@ -25,8 +25,38 @@ fn options() -> EngineOptions {
     }
 }
 
+/// A generated tenant with default behaviour (no throttling, no faults).
+async fn tenant(users: usize, messages_per_user: usize, seed: u64) -> Emulator {
+    Emulator::start(Config {
+        users,
+        messages_per_user,
+        seed,
+        ..Config::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Task settings that activate every mailbox discovery finds.
+fn auto_activate() -> TaskSettings {
+    TaskSettings {
+        auto_activate_new: true,
+        ..TaskSettings::default()
+    }
+}
+
 async fn setup(emu: &Emulator, dir: &Path, settings: TaskSettings) -> (Engine, Task) {
-    let engine = Engine::init(dir, "pw", KdfParams::insecure_for_tests(), options()).unwrap();
+    setup_with(emu, dir, settings, options()).await
+}
+
+/// A new archive in `dir` with one task connected to the emulator's app.
+async fn setup_with(
+    emu: &Emulator,
+    dir: &Path,
+    settings: TaskSettings,
+    options: EngineOptions,
+) -> (Engine, Task) {
+    let engine = Engine::init(dir, "pw", KdfParams::insecure_for_tests(), options).unwrap();
     let info = emu.info();
     engine
         .connect(ConnectRequest {
@@ -103,14 +133,7 @@ fn backed_up(report: &RunReport) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_backup_is_byte_for_byte_and_settings_decide_what_is_skipped() {
-    let emu = Emulator::start(Config {
-        users: 8,
-        messages_per_user: 12,
-        seed: 3,
-        ..Config::default()
-    })
-    .await
-    .unwrap();
+    let emu = tenant(8, 12, 3).await;
     let dir = tempfile::tempdir().unwrap();
     let (engine, task) = setup(&emu, dir.path(), TaskSettings::default()).await;
     let grid = engine.mailboxes(&task).await.unwrap();
@@ -183,24 +206,9 @@ async fn full_backup_is_byte_for_byte_and_settings_decide_what_is_skipped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incremental_records_exactly_the_changes_and_old_snapshots_stay() {
-    let emu = Emulator::start(Config {
-        users: 3,
-        messages_per_user: 20,
-        seed: 9,
-        ..Config::default()
-    })
-    .await
-    .unwrap();
+    let emu = tenant(3, 20, 9).await;
     let dir = tempfile::tempdir().unwrap();
-    let (engine, task) = setup(
-        &emu,
-        dir.path(),
-        TaskSettings {
-            auto_activate_new: true,
-            ..TaskSettings::default()
-        },
-    )
-    .await;
+    let (engine, task) = setup(&emu, dir.path(), auto_activate()).await;
     let first = backup(&engine, &task).await;
     let users = backed_up(&first);
     assert!(!users.is_empty());
@@ -340,9 +348,8 @@ async fn faults_lose_and_duplicate_nothing_and_concurrency_stays_within_four() {
         &emu,
         dir.path(),
         TaskSettings {
-            auto_activate_new: true,
             backup_unlicensed: true,
-            ..TaskSettings::default()
+            ..auto_activate()
         },
     )
     .await;
@@ -363,14 +370,7 @@ async fn faults_lose_and_duplicate_nothing_and_concurrency_stays_within_four() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_plaintext_canary_reaches_the_archive_folder() {
-    let emu = Emulator::start(Config {
-        users: 3,
-        messages_per_user: 5,
-        seed: 11,
-        ..Config::default()
-    })
-    .await
-    .unwrap();
+    let emu = tenant(3, 5, 11).await;
     let canaries = [
         "CanarySubjectQx7",
         "canary.addr.zq9@fabrikam.com",
@@ -393,15 +393,7 @@ async fn no_plaintext_canary_reaches_the_archive_folder() {
     emu.add_message(&user.id, &format!("Inbox/{}", canaries[4]), mime.as_bytes())
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (engine, task) = setup(
-        &emu,
-        dir.path(),
-        TaskSettings {
-            auto_activate_new: true,
-            ..TaskSettings::default()
-        },
-    )
-    .await;
+    let (engine, task) = setup(&emu, dir.path(), auto_activate()).await;
     let report = backup(&engine, &task).await;
     assert_eq!(report.outcome, Outcome::Success);
     assert!(
@@ -451,44 +443,22 @@ async fn new_mailboxes_are_activated_and_departed_ones_archived_for_the_retentio
     use strongroom_archive::ManualClock;
     use strongroom_engine::task::Retention;
 
-    let emu = Emulator::start(Config {
-        users: 3,
-        messages_per_user: 6,
-        seed: 17,
-        ..Config::default()
-    })
-    .await
-    .unwrap();
+    let emu = tenant(3, 6, 17).await;
     let clock = std::sync::Arc::new(ManualClock::new(1_760_000_000_000));
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::init(
+    let (engine, task) = setup_with(
+        &emu,
         dir.path(),
-        "pw",
-        KdfParams::insecure_for_tests(),
+        TaskSettings {
+            retention: Retention::Days(7),
+            ..auto_activate()
+        },
         EngineOptions {
             clock: clock.clone(),
             ..options()
         },
     )
-    .unwrap();
-    let info = emu.info();
-    engine
-        .connect(ConnectRequest {
-            name: "T".into(),
-            tenant_id: info.tenant_id.clone(),
-            client_id: info.client_id.clone(),
-            credential: Credential::Secret(info.client_secret.clone()),
-            authority: Some(info.authority.clone()),
-            graph_url: Some(info.graph.clone()),
-            settings: TaskSettings {
-                auto_activate_new: true,
-                retention: Retention::Days(7),
-                ..TaskSettings::default()
-            },
-        })
-        .await
-        .unwrap();
-    let task = engine.task(None).unwrap();
+    .await;
     let first = backup(&engine, &task).await;
     let victim = backed_up(&first)[0].clone();
     let victim_messages = engine.messages(&victim, None, None).unwrap().len();
