@@ -317,7 +317,8 @@ async fn delta_round(
                         .cloned();
                     match same {
                         Some(old) => {
-                            let entry = entry_of(&message, old.blobs, old.size);
+                            let mut entry = entry_of(&message, old.blobs, old.size);
+                            entry.attachments = old.attachments;
                             entries.insert(entry.id.clone(), entry);
                             run.meter.add(user, 1, 0);
                         }
@@ -371,14 +372,15 @@ async fn download(run: &Run<'_>, user: &str, message: Message) -> Result<Option<
         Err(GraphError::Service(e)) if e.status == 404 => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let size = mime.len() as u64;
-    let blobs = run.put_mime(mime).await?;
-    run.meter.add(user, 1, size);
-    Ok(Some(entry_of(
+    let stored = run.put_mime(mime).await?;
+    run.meter.add(user, 1, stored.size);
+    let mut entry = entry_of(
         &message,
-        blobs.iter().map(BlobId::to_hex).collect(),
-        size,
-    )))
+        stored.blobs.iter().map(BlobId::to_hex).collect(),
+        stored.size,
+    );
+    entry.attachments = stored.attachments;
+    Ok(Some(entry))
 }
 
 fn entry_of(m: &Message, blobs: Vec<String>, size: u64) -> MessageEntry {
@@ -399,5 +401,6 @@ fn entry_of(m: &Message, blobs: Vec<String>, size: u64) -> MessageEntry {
         categories: m.categories.clone(),
         internet_message_id: m.internet_message_id.clone(),
         has_attachments: m.has_attachments,
+        attachments: Vec::new(),
     }
 }

@@ -13,6 +13,8 @@
 
 mod mailbox;
 pub mod manifest;
+mod mime_split;
+mod mime_store;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -94,16 +96,17 @@ impl<'a> Run<'a> {
         self.job.clock.now_ms()
     }
 
-    /// Stores `data` (a message's MIME) off the async threads; returns its chunk ids.
-    async fn put_mime(&self, data: bytes::Bytes) -> Result<Vec<BlobId>> {
+    /// Stores `data` (a message's MIME) off the async threads, attachments as their own
+    /// segments.
+    async fn put_mime(&self, data: bytes::Bytes) -> Result<mime_store::StoredMime> {
         let writer = self.writer.clone();
+        let mut store = mime_store::MimeStore::new(self.job.archive);
         tokio::task::spawn_blocking(move || {
-            let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
-            w.put_stream(&data[..])
+            store.push(&data, &writer)?;
+            store.finish(&writer)
         })
         .await
         .map_err(|e| Error::internal(format!("storing task panicked: {e}")))?
-        .map_err(Error::from)
     }
 
     fn put_tree(&self, tree: &Tree) -> Result<BlobId> {
