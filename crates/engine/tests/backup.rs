@@ -610,3 +610,43 @@ async fn an_attachment_in_many_messages_is_stored_once() {
     }
     assert!(engine.verify(true).unwrap().ok);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_60_mb_attachment_streams_into_the_archive_byte_for_byte() {
+    use rand::{RngCore, SeedableRng};
+    let emu = tenant(1, 1, 41).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, task) = setup(&emu, dir.path(), auto_activate()).await;
+    let mut attachment = vec![0u8; 60 << 20];
+    rand::rngs::StdRng::seed_from_u64(6).fill_bytes(&mut attachment);
+    let mime = mime_with_attachment(1, &attachment);
+    drop(attachment);
+    let user = emu
+        .tenant_metadata()
+        .users
+        .iter()
+        .find(|u| u.mailbox.is_some() && u.licensed)
+        .unwrap()
+        .id
+        .clone();
+    let ids = emu.add_message(&user, "inbox", &mime).unwrap();
+
+    let report = backup(&engine, &task).await;
+    assert_eq!(report.outcome, Outcome::Success, "{report:?}");
+    let stored = engine.message_mime(&user, &ids.immutable_id, None).unwrap();
+    assert!(stored == mime, "the large message differs from its $value");
+    let entry = engine
+        .messages(&user, None, None)
+        .unwrap()
+        .into_iter()
+        .find(|m| m.entry.id == ids.immutable_id)
+        .unwrap()
+        .entry;
+    let [a] = entry.attachments.as_slice() else {
+        panic!("one attachment expected: {:?}", entry.attachments)
+    };
+    let encoded = (60u64 << 20).div_ceil(3) * 4;
+    assert_eq!(a.size, encoded + 2 * encoded.div_ceil(76));
+    assert!(a.blob_count >= 15, "{} chunks", a.blob_count);
+    assert_eq!(entry.size, mime.len() as u64);
+}

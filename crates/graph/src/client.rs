@@ -203,7 +203,8 @@ impl GraphClient {
         &self.inner.governor
     }
 
-    pub(crate) fn backoff(&self) -> &Backoff {
+    /// The retry policy, for callers that restart a broken body stream themselves.
+    pub fn backoff(&self) -> &Backoff {
         &self.inner.backoff
     }
 

@@ -362,17 +362,9 @@ async fn delta_round(
 /// Downloads and stores one message; `None` when it vanished meanwhile (the next round's
 /// delta reports its removal).
 async fn download(run: &Run<'_>, user: &str, message: Message) -> Result<Option<MessageEntry>> {
-    let mime = match run
-        .job
-        .graph
-        .message_mime(user, &message.id, run.job.options.max_message_bytes)
-        .await
-    {
-        Ok(mime) => mime,
-        Err(GraphError::Service(e)) if e.status == 404 => return Ok(None),
-        Err(e) => return Err(e.into()),
+    let Some(stored) = run.fetch_mime(user, &message.id).await? else {
+        return Ok(None);
     };
-    let stored = run.put_mime(mime).await?;
     run.meter.add(user, 1, stored.size);
     let mut entry = entry_of(
         &message,

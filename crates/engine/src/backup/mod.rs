@@ -22,8 +22,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use futures::StreamExt;
+use mime_store::{MimeStore, StoredMime};
 use strongroom_archive::{Archive, BlobId, Clock, Tree, Writer};
-use strongroom_graph::{GraphClient, Lane};
+use strongroom_graph::{GraphClient, GraphError, Lane};
 
 use crate::accounts::{self, Account};
 use crate::catalog::{Catalog, Checkpoint, FolderState, SnapshotRow};
@@ -32,6 +33,24 @@ use crate::progress::{Meter, ProgressEvent, ProgressSink};
 use crate::report::{MailboxReport, MailboxStatus, Outcome, RunReport};
 use crate::task::Task;
 use manifest::{AccountEntry, RootManifest, SnapshotKind, SnapshotMeta, MANIFEST_VERSION};
+
+/// Bytes of a streaming message handed to the store at a time.
+const MIME_BATCH: usize = 1 << 20;
+
+/// How a download attempt ended, when it did not store the message.
+enum Fetch {
+    /// The message is gone (its removal comes with the next delta).
+    Gone,
+    /// The transfer broke: start again.
+    Broken(String),
+    Failed(Error),
+}
+
+impl From<Error> for Fetch {
+    fn from(e: Error) -> Self {
+        Fetch::Failed(e)
+    }
+}
 
 /// How often throttling is sampled for progress events.
 const THROTTLE_SAMPLE: Duration = Duration::from_secs(1);
@@ -96,17 +115,101 @@ impl<'a> Run<'a> {
         self.job.clock.now_ms()
     }
 
-    /// Stores `data` (a message's MIME) off the async threads, attachments as their own
-    /// segments.
-    async fn put_mime(&self, data: bytes::Bytes) -> Result<mime_store::StoredMime> {
+    /// Downloads a message's MIME and stores it as it streams in (attachments as their own
+    /// segments); `None` when the message is gone. A transfer that breaks is started again
+    /// after a backoff: blobs of the broken attempt deduplicate or are left for prune.
+    async fn fetch_mime(&self, user: &str, message_id: &str) -> Result<Option<StoredMime>> {
+        let backoff = self.job.graph.backoff();
+        let mut attempt = 0;
+        loop {
+            match self.try_fetch_mime(user, message_id).await {
+                Ok(stored) => return Ok(Some(stored)),
+                Err(Fetch::Gone) => return Ok(None),
+                Err(Fetch::Failed(e)) => return Err(e),
+                Err(Fetch::Broken(why)) => {
+                    attempt += 1;
+                    if attempt >= backoff.max_attempts {
+                        return Err(Error::new(
+                            crate::ErrorCode::Graph,
+                            format!("a message download broke {attempt} times: {why}"),
+                        ));
+                    }
+                    tracing::debug!(attempt, %why, "MIME download broke; starting again");
+                    tokio::time::sleep(backoff.delay(attempt - 1)).await;
+                }
+            }
+        }
+    }
+
+    /// One download attempt. The body is handed to the store in batches of [`MIME_BATCH`]
+    /// bytes on a blocking thread (chunking, compression and sealing are CPU work), so a
+    /// message of any size holds about a batch plus the chunker's lookahead in memory.
+    async fn try_fetch_mime(&self, user: &str, message_id: &str) -> Result<StoredMime, Fetch> {
+        let limit = self.job.options.max_message_bytes as u64;
+        let mut body = match self.job.graph.message_mime_stream(user, message_id).await {
+            Ok(body) => body,
+            Err(GraphError::Service(e)) if e.status == 404 => return Err(Fetch::Gone),
+            Err(e) => return Err(Fetch::Failed(e.into())),
+        };
+        let too_large = || {
+            Fetch::Failed(
+                GraphError::TooLarge {
+                    limit: limit as usize,
+                }
+                .into(),
+            )
+        };
+        let expected = body.content_length();
+        if expected.is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let mut store = MimeStore::new(self.job.archive);
+        let mut batch = Vec::with_capacity(MIME_BATCH);
+        let mut received = 0u64;
+        loop {
+            match body.next().await {
+                Some(Ok(bytes)) => {
+                    received += bytes.len() as u64;
+                    if received > limit {
+                        return Err(too_large());
+                    }
+                    batch.extend_from_slice(&bytes);
+                    if batch.len() >= MIME_BATCH {
+                        (store, batch) = self.store_batch(store, batch).await?;
+                    }
+                }
+                Some(Err(e)) => return Err(Fetch::Broken(e.to_string())),
+                None => break,
+            }
+        }
+        drop(body); // frees the mailbox's request slot
+        if expected.is_some_and(|n| n != received) {
+            return Err(Fetch::Broken("the body ended early".into()));
+        }
         let writer = self.writer.clone();
-        let mut store = mime_store::MimeStore::new(self.job.archive);
         tokio::task::spawn_blocking(move || {
-            store.push(&data, &writer)?;
+            store.push(&batch, &writer)?;
             store.finish(&writer)
         })
         .await
         .map_err(|e| Error::internal(format!("storing task panicked: {e}")))?
+        .map_err(Fetch::Failed)
+    }
+
+    async fn store_batch(
+        &self,
+        mut store: MimeStore,
+        mut batch: Vec<u8>,
+    ) -> Result<(MimeStore, Vec<u8>), Fetch> {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            store.push(&batch, &writer)?;
+            batch.clear();
+            Ok((store, batch))
+        })
+        .await
+        .map_err(|e| Error::internal(format!("storing task panicked: {e}")))?
+        .map_err(Fetch::Failed)
     }
 
     fn put_tree(&self, tree: &Tree) -> Result<BlobId> {
