@@ -650,3 +650,85 @@ async fn a_60_mb_attachment_streams_into_the_archive_byte_for_byte() {
     assert!(a.blob_count >= 15, "{} chunks", a.blob_count);
     assert_eq!(entry.size, mime.len() as u64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttle_waits_are_measured_per_mailbox_and_overall() {
+    use m365_emulator::Throttle;
+    use std::sync::{Arc, Mutex};
+    use strongroom_engine::progress::ProgressEvent;
+
+    let emu = tenant(3, 15, 13).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, task) = setup(&emu, dir.path(), auto_activate()).await;
+    // Nothing throttled: nothing waited.
+    let quiet = backup(&engine, &task).await;
+    assert!(quiet.mailboxes.iter().all(|m| m.throttle_wait_ms == 0));
+    assert_eq!(quiet.throttle_wait_ms, 0);
+    let users = backed_up(&quiet);
+
+    // One 429 for one mailbox: it waited at least the Retry-After (0.5 s or more), the
+    // others not at all.
+    let target = &users[0];
+    emu.schedule_fault(
+        ScheduledFault {
+            kind: FaultKind::Throttled,
+            path_contains: Some(format!("{target}/mailFolders")),
+        },
+        1,
+    );
+    let once = backup(&engine, &task).await;
+    for m in &once.mailboxes {
+        if &m.user_id == target {
+            assert!(m.throttle_wait_ms >= 500, "{m:?}");
+        } else {
+            assert_eq!(m.throttle_wait_ms, 0, "{m:?}");
+        }
+    }
+
+    // The emulator's budget throttling on: the waits are real time, per mailbox and summed.
+    emu.set_throttle(
+        Throttle::Scaled {
+            requests: 8,
+            per: Duration::from_secs(1),
+        },
+        4,
+    );
+    emu.reset_counters();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = {
+        let events = events.clone();
+        Arc::new(move |e: &ProgressEvent| events.lock().unwrap().push(e.clone()))
+    };
+    let started = std::time::Instant::now();
+    let report = engine.backup(&task, sink).await.unwrap();
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    assert_eq!(report.outcome, Outcome::Success, "{report:?}");
+    assert!(
+        emu.counters().throttled > 0,
+        "the emulator throttled nothing"
+    );
+    assert!(report.throttle_wait_ms > 0);
+    assert_eq!(
+        report.throttle_wait_ms,
+        report
+            .mailboxes
+            .iter()
+            .map(|m| m.throttle_wait_ms)
+            .sum::<u64>()
+    );
+    for m in &report.mailboxes {
+        assert!(m.throttle_wait_ms <= elapsed_ms, "{m:?} in {elapsed_ms} ms");
+    }
+    let last = events
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            ProgressEvent::Overall(o) => Some(o.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(last.throttle_wait_ms, report.throttle_wait_ms);
+    assert_eq!(last.throttled_mailboxes, 0);
+}

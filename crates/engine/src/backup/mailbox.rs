@@ -25,7 +25,9 @@ use crate::report::{MailboxReport, MailboxStatus};
 pub(super) async fn back_up(run: &Run<'_>, account: &Account) -> MailboxReport {
     let mut report =
         MailboxReport::new(&account.user_id, &account.address, MailboxStatus::BackedUp);
+    run.meter.start_mailbox(&account.user_id);
     let result = back_up_inner(run, account, &mut report).await;
+    report.throttle_wait_ms = run.meter.throttle_wait_ms(&account.user_id);
     run.meter.emit(ProgressEvent::MailboxFinished {
         user_id: account.user_id.clone(),
         ok: result.is_ok(),

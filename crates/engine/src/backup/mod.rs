@@ -52,8 +52,9 @@ impl From<Error> for Fetch {
     }
 }
 
-/// How often throttling is sampled for progress events.
-const THROTTLE_SAMPLE: Duration = Duration::from_secs(1);
+/// An overall progress event goes out at least this often, so throttling shows while no
+/// item moves.
+const PROGRESS_TICK: Duration = Duration::from_secs(1);
 
 /// Tunables of a backup run.
 #[derive(Debug, Clone)]
@@ -135,7 +136,11 @@ impl<'a> Run<'a> {
                         ));
                     }
                     tracing::debug!(attempt, %why, "MIME download broke; starting again");
-                    tokio::time::sleep(backoff.delay(attempt - 1)).await;
+                    self.job
+                        .graph
+                        .governor()
+                        .back_off(&Lane::mailbox(user), backoff.delay(attempt - 1))
+                        .await;
                 }
             }
         }
@@ -372,7 +377,7 @@ pub(crate) fn record_task(archive: &Archive, catalog: &Catalog, task: &Task) -> 
 /// locked) are returned; a mailbox's failure is reported in its line of the report.
 pub(crate) async fn run(job: &Job<'_>, sink: ProgressSink) -> Result<RunReport> {
     let started_ms = job.clock.now_ms();
-    let meter = Meter::new(sink);
+    let meter = Meter::new(sink, job.graph.governor().clone());
     meter.emit(ProgressEvent::Discovering);
     accounts::discover(&job.graph, job.catalog, &job.task, started_ms).await?;
 
@@ -415,7 +420,6 @@ pub(crate) async fn run(job: &Job<'_>, sink: ProgressSink) -> Result<RunReport> 
         meter,
         snapshots_written: std::sync::atomic::AtomicU64::new(0),
     };
-    let users: Vec<String> = to_back_up.iter().map(|a| a.user_id.clone()).collect();
     let work = futures::stream::iter(to_back_up)
         .map(|account| {
             let run = &run;
@@ -423,23 +427,19 @@ pub(crate) async fn run(job: &Job<'_>, sink: ProgressSink) -> Result<RunReport> 
         })
         .buffer_unordered(job.options.mailboxes_in_parallel.max(1))
         .collect::<Vec<MailboxReport>>();
-    // Samples which mailboxes sit behind a Retry-After fence, for the progress events. It
-    // never finishes, so `select!` always returns the work's result.
-    let sampler = async {
+    // Overall events while mailboxes sit behind Retry-After fences. It never finishes, so
+    // `select!` always returns the work's result.
+    let ticker = async {
         loop {
-            tokio::time::sleep(THROTTLE_SAMPLE).await;
-            let fenced = users
-                .iter()
-                .filter(|u| job.graph.governor().fenced_for(&Lane::mailbox(u)).is_some())
-                .count() as u64;
-            run.meter
-                .throttled(fenced, fenced * THROTTLE_SAMPLE.as_millis() as u64);
+            tokio::time::sleep(PROGRESS_TICK).await;
+            run.meter.emit(ProgressEvent::Overall(run.meter.overall()));
         }
     };
     let results = tokio::select! {
         results = work => results,
-        () = sampler => Vec::new(),
+        () = ticker => Vec::new(),
     };
+    run.meter.emit(ProgressEvent::Overall(run.meter.overall()));
     reports.extend(results);
     reports.sort_by(|a, b| a.user_id.cmp(&b.user_id));
 
@@ -469,6 +469,7 @@ pub(crate) async fn run(job: &Job<'_>, sink: ProgressSink) -> Result<RunReport> 
         started_ms,
         finished_ms: job.clock.now_ms(),
         error: None,
+        throttle_wait_ms: reports.iter().map(|r| r.throttle_wait_ms).sum(),
         mailboxes: reports,
     })
 }
