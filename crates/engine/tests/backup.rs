@@ -732,3 +732,78 @@ async fn throttle_waits_are_measured_per_mailbox_and_overall() {
     assert_eq!(last.throttle_wait_ms, report.throttle_wait_ms);
     assert_eq!(last.throttled_mailboxes, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_backup_that_fails_half_way_leaves_a_browsable_checkpoint() {
+    use strongroom_engine::backup::manifest::SnapshotKind;
+    let emu = tenant(1, 40, 17).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options();
+    // A checkpoint after every folder, so what finished before the failure is committed.
+    opts.backup.checkpoint_every = Duration::ZERO;
+    let (engine, task) = setup_with(&emu, dir.path(), auto_activate(), opts).await;
+    let tenant = emu.tenant();
+    let user = tenant
+        .users
+        .iter()
+        .find(|u| u.licensed && u.mailbox.is_some())
+        .unwrap();
+    let folders: Vec<_> = user
+        .mailbox
+        .as_ref()
+        .unwrap()
+        .folders
+        .iter()
+        .filter(|f| !f.search_folder && f.parent_id.is_some())
+        .collect();
+    // The last folder never answers its delta: the mailbox, and so the run, fails there.
+    let broken = folders.last().unwrap();
+    emu.schedule_fault(
+        ScheduledFault {
+            kind: FaultKind::GatewayTimeout,
+            path_contains: Some(format!("mailFolders/{}/messages/delta", broken.id)),
+        },
+        1000,
+    );
+    let report = backup(&engine, &task).await;
+    assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
+    assert!(report.snapshot.is_none());
+
+    // `snapshots`: checkpoints (and the task record), no backup.
+    let snapshots = engine.snapshots().unwrap();
+    assert!(snapshots.iter().all(|s| s.kind != SnapshotKind::Backup));
+    let checkpoint = snapshots
+        .iter()
+        .rev()
+        .find(|s| s.kind == SnapshotKind::Checkpoint)
+        .expect("a checkpoint snapshot");
+    assert!(checkpoint.messages > 0);
+
+    // `ls` on it: the folders committed so far, each with exactly the tenant's messages,
+    // which read back byte for byte.
+    let listed = engine
+        .folders(&user.id, Some(&checkpoint.short_id))
+        .unwrap();
+    assert!(!listed.iter().any(|f| f.id == broken.id));
+    let mut committed = 0;
+    for folder in &listed {
+        let source = folders.iter().find(|f| f.id == folder.id).unwrap();
+        let messages = engine
+            .messages(&user.id, Some(&folder.id), Some(&checkpoint.id))
+            .unwrap();
+        assert_eq!(messages.len(), source.messages.len(), "{}", folder.path);
+        for m in &source.messages {
+            let mime = engine
+                .message_mime(&user.id, &m.immutable_id, Some(&checkpoint.id))
+                .unwrap();
+            assert!(mime == m.mime.as_ref(), "MIME differs");
+            committed += 1;
+        }
+    }
+    assert!(committed > 0 && committed as u64 == checkpoint.messages);
+    assert!(
+        listed.len() + 1 >= folders.len() / 2,
+        "too few folders committed"
+    );
+    assert!(engine.verify(true).unwrap().ok);
+}
