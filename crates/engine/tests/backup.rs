@@ -807,3 +807,55 @@ async fn a_first_backup_that_fails_half_way_leaves_a_browsable_checkpoint() {
     );
     assert!(engine.verify(true).unwrap().ok);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuild_keeps_activations_and_settings_changed_after_the_last_backup() {
+    use strongroom_engine::task::Retention;
+    let emu = tenant(6, 5, 19).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, task) = setup(&emu, dir.path(), TaskSettings::default()).await;
+    let grid = engine.mailboxes(&task).await.unwrap();
+    let eligible: Vec<String> = grid
+        .iter()
+        .filter(|r| r.skip_reason.is_none())
+        .map(|r| r.address.clone())
+        .collect();
+    assert!(eligible.len() >= 2);
+    let (first, second) = (&eligible[0], &eligible[1]);
+    engine
+        .activate(&task, &Selection::Addresses(vec![first.clone()]))
+        .unwrap();
+    assert_eq!(backed_up(&backup(&engine, &task).await).len(), 1);
+
+    // After the last backup: another activation and new settings, then the catalog is lost.
+    engine
+        .activate(&task, &Selection::Addresses(vec![second.clone()]))
+        .unwrap();
+    let settings = TaskSettings {
+        index_for_search: false,
+        retention: Retention::Days(30),
+        ..task.settings.clone()
+    };
+    engine.update_settings(&task, &settings).unwrap();
+    let task = engine.task(None).unwrap();
+    let before = engine.accounts(&task).unwrap();
+
+    engine.rebuild().unwrap();
+    let task = engine.task(None).unwrap();
+    assert_eq!(task.settings, settings);
+    assert_eq!(engine.accounts(&task).unwrap(), before);
+
+    // The backed-up mailbox kept its folders: the next backup downloads only the mailbox
+    // activated since.
+    let next = backup(&engine, &task).await;
+    let line = |address: &str| {
+        next.mailboxes
+            .iter()
+            .find(|m| m.address == address)
+            .unwrap_or_else(|| panic!("{address} not in the report"))
+            .clone()
+    };
+    assert_eq!(line(first).new, 0);
+    assert!(line(second).new > 0);
+    assert_eq!(line(second).status, MailboxStatus::BackedUp);
+}

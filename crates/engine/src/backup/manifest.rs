@@ -37,7 +37,9 @@ pub enum SnapshotKind {
     Backup,
     /// Written during a run after folders finished; superseded by the run's `Backup`.
     Checkpoint,
-    /// Records a new task before its first backup (so `rebuild` finds it).
+    /// Records the task as the catalog holds it (settings, accounts and their activation,
+    /// the committed mailbox trees): written when the task is created and whenever its
+    /// settings or activations change, so `rebuild` finds changes made between backups.
     Task,
 }
 
@@ -50,8 +52,9 @@ pub struct SnapshotMeta {
     pub task_id: i64,
     pub mailboxes: u64,
     pub messages: u64,
-    /// Order of the snapshot within its run, so snapshots committed in the same millisecond
-    /// (or under a frozen test clock) still sort in the order they were written.
+    /// Order of writing across the archive (one past the highest before it), so snapshots
+    /// committed in the same millisecond (or under a frozen test clock) still sort in the
+    /// order they were written. Archives written before counted it per run.
     #[serde(default)]
     pub seq: u64,
 }

@@ -101,12 +101,14 @@ pub(crate) struct Run<'a> {
     /// The picture the next snapshot's root shows, guarded so checkpoints are serialised.
     root: tokio::sync::Mutex<RootState>,
     meter: Meter,
-    /// Snapshots written by this run so far.
+    /// The `seq` of the next snapshot this run writes.
     snapshots_written: std::sync::atomic::AtomicU64,
 }
 
 /// Per-account entries and committed mailbox trees (with their message counts).
 struct RootState {
+    /// The task as the root records it (name, settings).
+    task: Task,
     accounts: BTreeMap<String, (Account, Option<(BlobId, u64)>)>,
     sealed_connection: Vec<u8>,
 }
@@ -266,7 +268,7 @@ impl<'a> Run<'a> {
 
     /// Writes a snapshot of the root as it stands (flushing every blob first).
     fn snapshot(&self, root: &RootState, kind: SnapshotKind) -> Result<SnapshotRow> {
-        let (tree, mailboxes, messages) = root_tree(&self.job.task, root)?;
+        let (tree, mailboxes, messages) = root_tree(root)?;
         let meta = SnapshotMeta {
             version: MANIFEST_VERSION,
             kind,
@@ -292,7 +294,8 @@ impl<'a> Run<'a> {
 }
 
 /// The root tree: one child per backed-up mailbox, accounts in the metadata.
-fn root_tree(task: &Task, root: &RootState) -> Result<(Tree, u64, u64)> {
+fn root_tree(root: &RootState) -> Result<(Tree, u64, u64)> {
+    let task = &root.task;
     let mut children = Vec::new();
     let mut accounts = Vec::new();
     let mut messages = 0;
@@ -337,22 +340,40 @@ fn root_tree(task: &Task, root: &RootState) -> Result<(Tree, u64, u64)> {
     ))
 }
 
-/// Writes a snapshot recording a task before its first backup, so `rebuild` can find it.
+/// Writes a `Task` snapshot of the task as the catalog holds it now: its settings, its
+/// accounts with their activation, and their committed mailbox trees. `connect` writes one
+/// so `rebuild` finds a task before its first backup; changes of settings or activation
+/// write one so `rebuild` does not lose them when no backup ran since.
 pub(crate) fn record_task(archive: &Archive, catalog: &Catalog, task: &Task) -> Result<()> {
+    let task = catalog
+        .tasks()?
+        .into_iter()
+        .find(|t| t.id == task.id)
+        .ok_or_else(|| Error::not_found("the task no longer exists"))?;
+    let mut accounts = BTreeMap::new();
+    for account in catalog.accounts(task.id)? {
+        let tree = match account.tree {
+            Some(t) => Some((t, mailbox_message_count(catalog, task.id, &account)?)),
+            None => None,
+        };
+        accounts.insert(account.user_id.clone(), (account, tree));
+    }
     let root = RootState {
-        accounts: BTreeMap::new(),
         sealed_connection: catalog.sealed_connection(task.id)?,
+        task,
+        accounts,
     };
-    let (tree, _, _) = root_tree(task, &root)?;
+    let (tree, mailboxes, messages) = root_tree(&root)?;
+    let task = &root.task;
+    let mut writer = archive.writer()?;
     let meta = SnapshotMeta {
         version: MANIFEST_VERSION,
         kind: SnapshotKind::Task,
         task_id: task.id,
-        mailboxes: 0,
-        messages: 0,
-        seq: 0,
+        mailboxes,
+        messages,
+        seq: crate::snapshot_view::next_seq(archive)?,
     };
-    let mut writer = archive.writer()?;
     let root_id = writer.put_tree(&tree)?;
     let id = writer.commit_snapshot(root_id, &serde_json::to_vec(&meta)?)?;
     writer.finish()?;
@@ -365,8 +386,8 @@ pub(crate) fn record_task(archive: &Archive, catalog: &Catalog, task: &Task) -> 
                 task_id: task.id,
                 time_ms,
                 complete: false,
-                mailboxes: 0,
-                messages: 0,
+                mailboxes,
+                messages,
             }),
             ..Checkpoint::default()
         },
@@ -410,15 +431,18 @@ pub(crate) async fn run(job: &Job<'_>, sink: ProgressSink) -> Result<RunReport> 
         root_accounts.insert(account.user_id.clone(), (account, tree));
     }
 
+    let writer = job.archive.writer()?;
+    let first_seq = crate::snapshot_view::next_seq(job.archive)?;
     let run = Run {
         job,
-        writer: Arc::new(Mutex::new(job.archive.writer()?)),
+        writer: Arc::new(Mutex::new(writer)),
         root: tokio::sync::Mutex::new(RootState {
+            task: job.task.clone(),
             accounts: root_accounts,
             sealed_connection: job.catalog.sealed_connection(job.task.id)?,
         }),
         meter,
-        snapshots_written: std::sync::atomic::AtomicU64::new(0),
+        snapshots_written: std::sync::atomic::AtomicU64::new(first_seq),
     };
     let work = futures::stream::iter(to_back_up)
         .map(|account| {
@@ -446,7 +470,10 @@ pub(crate) async fn run(job: &Job<'_>, sink: ProgressSink) -> Result<RunReport> 
     let outcome = RunReport::outcome_of(&reports);
     let mut snapshot = None;
     if outcome != Outcome::Failed {
-        let root = run.root.lock().await;
+        let mut root = run.root.lock().await;
+        // Settings and activations changed while the run went on (their own task record
+        // could not be written under this run's lock) go into its snapshot.
+        refresh_from_catalog(&mut root, job.catalog)?;
         let row = run.snapshot(&root, SnapshotKind::Backup)?;
         snapshot = Some(row.id.clone());
         job.catalog.commit(
@@ -472,6 +499,19 @@ pub(crate) async fn run(job: &Job<'_>, sink: ProgressSink) -> Result<RunReport> 
         throttle_wait_ms: reports.iter().map(|r| r.throttle_wait_ms).sum(),
         mailboxes: reports,
     })
+}
+
+/// Takes the task's settings and the accounts' activation from the catalog as they are now.
+fn refresh_from_catalog(root: &mut RootState, catalog: &Catalog) -> Result<()> {
+    if let Some(task) = catalog.tasks()?.into_iter().find(|t| t.id == root.task.id) {
+        root.task = task;
+    }
+    for account in catalog.accounts(root.task.id)? {
+        if let Some((held, _)) = root.accounts.get_mut(&account.user_id) {
+            held.active = account.active;
+        }
+    }
+    Ok(())
 }
 
 fn mailbox_message_count(catalog: &Catalog, task_id: i64, account: &Account) -> Result<u64> {
