@@ -19,7 +19,7 @@ use mail_parser::{MessageParser, MimeHeaders};
 const MAX_HELD_LINE: usize = 256;
 
 /// A part's header block above this is not parsed (the part then counts as text).
-const MAX_HEADER_BLOCK: usize = 64 * 1024;
+const MAX_HEADER_BLOCK: usize = 256 * 1024;
 
 /// What the headers of an attachment part say about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
