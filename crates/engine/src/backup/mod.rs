@@ -37,6 +37,10 @@ use manifest::{AccountEntry, RootManifest, SnapshotKind, SnapshotMeta, MANIFEST_
 /// Bytes of a streaming message handed to the store at a time.
 const MIME_BATCH: usize = 1 << 20;
 
+/// An overall progress event goes out at least this often, so throttling shows while no
+/// item moves.
+const PROGRESS_TICK: Duration = Duration::from_secs(1);
+
 /// How a download attempt ended, when it did not store the message.
 enum Fetch {
     /// The message is gone (its removal comes with the next delta).
@@ -51,10 +55,6 @@ impl From<Error> for Fetch {
         Fetch::Failed(e)
     }
 }
-
-/// An overall progress event goes out at least this often, so throttling shows while no
-/// item moves.
-const PROGRESS_TICK: Duration = Duration::from_secs(1);
 
 /// Tunables of a backup run.
 #[derive(Debug, Clone)]
@@ -102,7 +102,7 @@ pub(crate) struct Run<'a> {
     root: tokio::sync::Mutex<RootState>,
     meter: Meter,
     /// The `seq` of the next snapshot this run writes.
-    snapshots_written: std::sync::atomic::AtomicU64,
+    next_seq: std::sync::atomic::AtomicU64,
 }
 
 /// Per-account entries and committed mailbox trees (with their message counts).
@@ -276,7 +276,7 @@ impl<'a> Run<'a> {
             mailboxes,
             messages,
             seq: self
-                .snapshots_written
+                .next_seq
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         };
         let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
@@ -442,7 +442,7 @@ pub(crate) async fn run(job: &Job<'_>, sink: ProgressSink) -> Result<RunReport> 
             sealed_connection: job.catalog.sealed_connection(job.task.id)?,
         }),
         meter,
-        snapshots_written: std::sync::atomic::AtomicU64::new(first_seq),
+        next_seq: std::sync::atomic::AtomicU64::new(first_seq),
     };
     let work = futures::stream::iter(to_back_up)
         .map(|account| {
