@@ -520,6 +520,12 @@ impl Archive {
         Ok(self.inner.backend.remove(FileKind::File, &disk)?)
     }
 
+    /// A chunker cutting content as `Writer::put_stream` does, for callers that receive
+    /// content piece by piece and store the chunks with `Writer::put_blob` themselves.
+    pub fn chunker(&self) -> crate::Chunker {
+        crate::Chunker::new(self.inner.options.chunker)
+    }
+
     /// Number of blobs and packs in the loaded index.
     pub fn counts(&self) -> (usize, usize) {
         let index = self.inner.index.read().expect("index lock");

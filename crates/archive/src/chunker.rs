@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use fastcdc::v2020::{Error as CdcError, StreamCDC};
+use fastcdc::v2020::{Error as CdcError, FastCDC, StreamCDC};
 
 use crate::error::{Error, Result};
 
@@ -56,6 +56,57 @@ pub(crate) fn for_each_chunk(
     Ok(())
 }
 
+/// Push-based FastCDC: feed content as it arrives (from a network stream, say) and take the
+/// chunks that are complete. It cuts exactly the chunks `Writer::put_stream` cuts for the
+/// same content, and holds at most `params.max` bytes plus the piece being pushed.
+#[derive(Debug)]
+pub struct Chunker {
+    params: ChunkerParams,
+    buffer: Vec<u8>,
+}
+
+impl Chunker {
+    pub fn new(params: ChunkerParams) -> Chunker {
+        Chunker {
+            params,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// Adds `data`; returns the chunks it completed, in order.
+    pub fn push(&mut self, mut data: &[u8]) -> Vec<Vec<u8>> {
+        let max = self.params.max as usize;
+        let mut out = Vec::new();
+        while !data.is_empty() {
+            let take = data.len().min(max.saturating_sub(self.buffer.len()).max(1));
+            self.buffer.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            // A cut needs `max` bytes of lookahead, as `StreamCDC` fills its buffer first.
+            if self.buffer.len() >= max {
+                out.push(self.cut());
+            }
+        }
+        out
+    }
+
+    /// Ends the content; returns the remaining chunks (none when nothing is left).
+    pub fn finish(mut self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        while !self.buffer.is_empty() {
+            out.push(self.cut());
+        }
+        out
+    }
+
+    fn cut(&mut self) -> Vec<u8> {
+        let p = self.params;
+        let len = FastCDC::new(&self.buffer, p.min, p.avg, p.max)
+            .next()
+            .map_or(self.buffer.len(), |c| c.length);
+        self.buffer.drain(..len).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +143,27 @@ mod tests {
             a.len()
         );
         assert_eq!(chunk_all(&[], p), vec![Vec::<u8>::new()]);
+    }
+
+    #[test]
+    fn pushed_pieces_cut_the_same_chunks_as_a_stream() {
+        let p = ChunkerParams {
+            min: 4096,
+            avg: 16384,
+            max: 65536,
+        };
+        let mut data = vec![0u8; 700_000];
+        rand::rngs::StdRng::seed_from_u64(9).fill_bytes(&mut data);
+        let expected = chunk_all(&data, p);
+        for piece in [1, 1000, 65536, 100_000, data.len()] {
+            let mut chunker = Chunker::new(p);
+            let mut got = Vec::new();
+            for part in data.chunks(piece) {
+                got.extend(chunker.push(part));
+            }
+            got.extend(chunker.finish());
+            assert_eq!(got, expected, "pieces of {piece} bytes");
+        }
+        assert!(Chunker::new(p).finish().is_empty());
     }
 }

@@ -74,7 +74,7 @@ mod writer;
 
 pub use archive::{Archive, BlobInfo, Options, ReadLock, FORMAT_VERSION};
 pub use blob::{BlobKind, Tree, MAX_BLOB_LEN};
-pub use chunker::ChunkerParams;
+pub use chunker::{Chunker, ChunkerParams};
 pub use env::{Clock, ManualClock, Rng, SystemClock};
 pub use error::{Error, Result};
 pub use file::{EncryptedFile, FileWriter, FILE_BLOCK_LEN};

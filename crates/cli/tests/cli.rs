@@ -276,3 +276,142 @@ fn exit_codes_and_json_errors_are_stable() {
     let status: serde_json::Value = serde_json::from_str(&env.ok(&["status", "--json"])).unwrap();
     assert_eq!(status["taskCount"], 0);
 }
+
+/// `connect` to the emulator's app as task "T".
+fn connect(env: &Env, info: &m365_emulator::ReadyInfo) {
+    env.ok(&[
+        "connect",
+        "--name",
+        "T",
+        "--tenant",
+        &info.tenant_id,
+        "--client-id",
+        &info.client_id,
+        "--client-secret",
+        &info.client_secret,
+        "--authority",
+        &info.authority,
+        "--graph-url",
+        &info.graph,
+    ]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_backup_killed_half_way_lists_and_reads_its_checkpoint() {
+    use m365_emulator::{FaultKind, ScheduledFault};
+    let emu = Emulator::start(Config {
+        users: 6,
+        messages_per_user: 20,
+        seed: 23,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env {
+        archive: dir.path().join("archive"),
+        tmp: dir.path().join("tmp"),
+    };
+    std::fs::create_dir_all(&env.tmp).unwrap();
+    let tenant = emu.tenant();
+    let mut users = tenant
+        .users
+        .iter()
+        .filter(|u| u.licensed && u.mailbox.is_some());
+    let (done, stuck) = (users.next().unwrap().clone(), users.next().unwrap().clone());
+    // The second mailbox's inbox times out again and again: its retries (minutes with the
+    // CLI's backoff) keep the run from ever finishing, while the first mailbox completes
+    // and commits a checkpoint.
+    let stuck_inbox = stuck
+        .mailbox
+        .as_ref()
+        .unwrap()
+        .folders
+        .iter()
+        .find(|f| f.well_known.as_deref() == Some("inbox"))
+        .unwrap()
+        .id
+        .clone();
+    emu.schedule_fault(
+        ScheduledFault {
+            kind: FaultKind::GatewayTimeout,
+            path_contains: Some(format!("mailFolders/{stuck_inbox}/messages/delta")),
+        },
+        10_000,
+    );
+
+    let info = emu.info().clone();
+    let (active, parked) = (done.id.clone(), stuck.id.clone());
+    let (env, checkpoint) = tokio::task::spawn_blocking(move || {
+        env.ok(&["init"]);
+        connect(&env, &info);
+        env.ok(&["activate", &active, &parked]);
+        let mut child = env
+            .command(&["backup", "--json"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let checkpoint = loop {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no checkpoint within a minute"
+            );
+            let list: serde_json::Value =
+                serde_json::from_str(&env.ok(&["snapshots", "--json"])).unwrap();
+            if let Some(c) = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["kind"] == "checkpoint")
+            {
+                break c["id"].as_str().unwrap().to_owned();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let _ = child.kill(); // SIGKILL: no cleanup runs
+        child.wait().unwrap();
+        (env, checkpoint)
+    })
+    .await
+    .unwrap();
+
+    let list: serde_json::Value = serde_json::from_str(&env.ok(&["snapshots", "--json"])).unwrap();
+    let kinds: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert!(!kinds.contains(&"backup"), "{kinds:?}");
+    // `ls` at the checkpoint: the finished mailbox's folders, with its messages.
+    let folders: serde_json::Value =
+        serde_json::from_str(&env.ok(&["ls", &done.id, "--at", &checkpoint, "--json"])).unwrap();
+    let listed: u64 = folders
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["messages"].as_u64().unwrap())
+        .sum();
+    assert_eq!(listed as usize, folder_total(&done));
+    assert!(listed > 0);
+
+    // Restorable: every message of it reads back equal to `$value`.
+    let engine = Engine::open(
+        &env.archive,
+        "cli test passphrase",
+        EngineOptions::default(),
+    )
+    .unwrap();
+    let stored = engine.messages(&done.id, None, Some(&checkpoint)).unwrap();
+    assert_eq!(stored.len(), folder_total(&done));
+    for folder in done.mailbox.as_ref().unwrap().folders.iter() {
+        for m in &folder.messages {
+            let got = engine
+                .message_mime(&done.id, &m.immutable_id, Some(&checkpoint))
+                .unwrap();
+            assert!(got == m.mime.as_ref(), "MIME differs");
+        }
+    }
+}

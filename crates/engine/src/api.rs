@@ -209,8 +209,10 @@ impl Engine {
         }
     }
 
+    /// Changes a task's settings, and records them in the archive so `rebuild` keeps them.
     pub fn update_settings(&self, task: &Task, settings: &TaskSettings) -> Result<()> {
-        self.catalog.update_settings(task.id, settings)
+        self.catalog.update_settings(task.id, settings)?;
+        self.record_task(task)
     }
 
     fn graph(&self, task: &Task) -> Result<strongroom_graph::GraphClient> {
@@ -237,9 +239,26 @@ impl Engine {
             .collect())
     }
 
-    /// Activates accounts for backup; returns how many changed.
+    /// Activates accounts for backup; returns how many changed. A change is recorded in
+    /// the archive so `rebuild` keeps it.
     pub fn activate(&self, task: &Task, selection: &Selection) -> Result<usize> {
-        accounts::activate(&self.catalog, task, selection)
+        let changed = accounts::activate(&self.catalog, task, selection)?;
+        if changed > 0 {
+            self.record_task(task)?;
+        }
+        Ok(changed)
+    }
+
+    /// Records the task's settings and activations in the archive. While a backup holds
+    /// the archive, that run's final snapshot records them instead.
+    fn record_task(&self, task: &Task) -> Result<()> {
+        match backup::record_task(&self.archive, &self.catalog, task) {
+            Err(e) if e.code == ErrorCode::ArchiveLocked => {
+                tracing::info!("archive busy; the running backup records the task change");
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// Backs up every active mailbox of the task.

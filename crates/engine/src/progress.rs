@@ -2,11 +2,13 @@
 //! supplies (the CLI draws bars, the desktop app forwards events to the UI). Events carry ids
 //! and numbers only.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use strongroom_graph::{Governor, Lane};
 
 /// One progress event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -25,6 +27,9 @@ pub enum ProgressEvent {
         user_id: String,
         items: u64,
         bytes: u64,
+        /// Time this mailbox's requests have waited on throttling in this run so far
+        /// (Retry-After fences and backoffs, measured by the Graph governor), in ms.
+        throttle_wait_ms: u64,
     },
     MailboxFinished {
         user_id: String,
@@ -47,7 +52,8 @@ pub struct Overall {
     pub eta_seconds: Option<f64>,
     /// Mailboxes whose requests are held back by a `Retry-After` right now.
     pub throttled_mailboxes: u64,
-    /// Total time requests spent waiting on throttling so far (sampled), in milliseconds.
+    /// Time the run's mailboxes have waited on throttling so far (Retry-After fences and
+    /// backoffs, measured by the Graph governor; summed over mailboxes), in milliseconds.
     pub throttle_wait_ms: u64,
 }
 
@@ -66,21 +72,46 @@ pub(crate) struct Meter {
     items: AtomicU64,
     items_total: AtomicU64,
     bytes: AtomicU64,
-    throttled: AtomicU64,
-    throttle_wait_ms: AtomicU64,
+    /// Where throttle waits are measured.
+    governor: Governor,
+    /// Each started mailbox's lane and its throttle clock when it started.
+    mailboxes: Mutex<BTreeMap<String, (Lane, Duration)>>,
 }
 
 impl Meter {
-    pub fn new(sink: ProgressSink) -> Meter {
+    pub fn new(sink: ProgressSink, governor: Governor) -> Meter {
         Meter {
             sink,
             started: Instant::now(),
             items: AtomicU64::new(0),
             items_total: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
-            throttled: AtomicU64::new(0),
-            throttle_wait_ms: AtomicU64::new(0),
+            governor,
+            mailboxes: Mutex::default(),
         }
+    }
+
+    /// Starts measuring a mailbox's throttle waits.
+    pub fn start_mailbox(&self, user_id: &str) {
+        let lane = Lane::mailbox(user_id);
+        let base = self.governor.throttle_wait(&lane);
+        self.mailboxes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(user_id.to_owned(), (lane, base));
+    }
+
+    /// Milliseconds a mailbox's requests have waited on throttling since it started.
+    pub fn throttle_wait_ms(&self, user_id: &str) -> u64 {
+        let mailboxes = self.mailboxes.lock().unwrap_or_else(|e| e.into_inner());
+        mailboxes
+            .get(user_id)
+            .map_or(0, |(lane, base)| self.waited_ms(lane, *base))
+    }
+
+    fn waited_ms(&self, lane: &Lane, base: Duration) -> u64 {
+        let waited = self.governor.throttle_wait(lane).saturating_sub(base);
+        u64::try_from(waited.as_millis()).unwrap_or(u64::MAX)
     }
 
     pub fn emit(&self, event: ProgressEvent) {
@@ -91,12 +122,6 @@ impl Meter {
         self.items_total.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub fn throttled(&self, mailboxes: u64, waited_ms: u64) {
-        self.throttled.store(mailboxes, Ordering::Relaxed);
-        self.throttle_wait_ms
-            .fetch_add(waited_ms, Ordering::Relaxed);
-    }
-
     pub fn add(&self, user_id: &str, items: u64, bytes: u64) {
         self.items.fetch_add(items, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -104,6 +129,7 @@ impl Meter {
             user_id: user_id.to_owned(),
             items,
             bytes,
+            throttle_wait_ms: self.throttle_wait_ms(user_id),
         });
         self.emit(ProgressEvent::Overall(self.overall()));
     }
@@ -113,6 +139,16 @@ impl Meter {
         let items = self.items.load(Ordering::Relaxed);
         let items_total = self.items_total.load(Ordering::Relaxed).max(items);
         let items_per_second = items as f64 / secs;
+        let (mut throttled, mut waited) = (0, 0);
+        for (lane, base) in self
+            .mailboxes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            throttled += u64::from(self.governor.is_throttled(lane));
+            waited += self.waited_ms(lane, *base);
+        }
         Overall {
             items,
             items_total,
@@ -121,8 +157,8 @@ impl Meter {
             items_per_second,
             eta_seconds: (items_per_second > 0.0)
                 .then(|| (items_total - items) as f64 / items_per_second),
-            throttled_mailboxes: self.throttled.load(Ordering::Relaxed),
-            throttle_wait_ms: self.throttle_wait_ms.load(Ordering::Relaxed),
+            throttled_mailboxes: throttled,
+            throttle_wait_ms: waited,
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Rebuild: recreate the catalog from the archive alone. For each task, its newest snapshot's
-//! root tree gives the task (name, settings, sealed connection) and its accounts; its
+//! root tree gives the task (name, settings, sealed connection) and its accounts (with their
+//! activation); changes of settings or activation write a *task* snapshot, so the newest
+//! snapshot holds them even when no backup ran since. Its
 //! mailbox trees give each folder's manifest. Delta links are not in the archive (they would
 //! defeat folder dedup), so the next backup enumerates each folder again; messages whose id
 //! and change key match the manifest are not downloaded again.

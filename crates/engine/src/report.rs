@@ -46,6 +46,9 @@ pub struct MailboxReport {
     pub bytes: u64,
     /// Folders whose delta state had expired and were enumerated again.
     pub resynced_folders: u64,
+    /// Time its requests waited on throttling (Retry-After fences and backoffs; concurrent
+    /// waits count once), in milliseconds.
+    pub throttle_wait_ms: u64,
 }
 
 impl MailboxReport {
@@ -64,6 +67,7 @@ impl MailboxReport {
             deleted: 0,
             bytes: 0,
             resynced_folders: 0,
+            throttle_wait_ms: 0,
         }
     }
 }
@@ -81,6 +85,8 @@ pub struct RunReport {
     pub mailboxes: Vec<MailboxReport>,
     /// Why the whole run failed, when it did.
     pub error: Option<String>,
+    /// The mailboxes' throttle waits summed, in milliseconds.
+    pub throttle_wait_ms: u64,
 }
 
 impl RunReport {

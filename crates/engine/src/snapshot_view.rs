@@ -27,7 +27,7 @@ pub struct SnapshotInfo {
     seq: u64,
 }
 
-/// Every snapshot the archive holds, oldest first (ties: by kind, then order in the run).
+/// Every snapshot the archive holds, oldest first (ties: by `seq`, the order of writing).
 pub fn snapshots(archive: &Archive) -> Result<Vec<SnapshotInfo>> {
     let mut out = Vec::new();
     for s in archive.snapshots()? {
@@ -43,8 +43,20 @@ pub fn snapshots(archive: &Archive) -> Result<Vec<SnapshotInfo>> {
             seq: meta.seq,
         });
     }
-    out.sort_by_key(|s| (s.time_ms, s.kind.rank(), s.seq, s.id.clone()));
+    out.sort_by_key(|s| (s.time_ms, s.seq, s.kind.rank(), s.id.clone()));
     Ok(out)
+}
+
+/// The `seq` for the next snapshot written: one past every snapshot's, so snapshots of the
+/// same millisecond still sort in the order they were written, across runs and task
+/// records. (Archives written before `seq` was global count it from 0 in each run; their
+/// ties fall back to the kind's rank.) Call it holding the write lock.
+pub(crate) fn next_seq(archive: &Archive) -> Result<u64> {
+    Ok(snapshots(archive)?
+        .iter()
+        .map(|s| s.seq + 1)
+        .max()
+        .unwrap_or(0))
 }
 
 /// The snapshot named by `at` (a full id or a unique prefix), or the newest backup or

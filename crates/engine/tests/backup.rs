@@ -509,3 +509,353 @@ async fn new_mailboxes_are_activated_and_departed_ones_archived_for_the_retentio
         victim_messages
     );
 }
+
+/// Bytes of every file under `dir`.
+fn disk_bytes(dir: &Path) -> u64 {
+    let mut stack = vec![dir.to_owned()];
+    let mut total = 0;
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            } else {
+                total += entry.metadata().unwrap().len();
+            }
+        }
+    }
+    total
+}
+
+/// A message whose text differs per `n` and that carries `attachment` (base64 lines).
+fn mime_with_attachment(n: usize, attachment: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(attachment);
+    let mut mime = format!(
+        "From: a@fabrikam.com\r\nTo: b@contoso.com\r\nSubject: report {n}\r\n\
+         Message-ID: <report-{n}@fabrikam.com>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b{n}\"\r\n\r\n\
+         --b{n}\r\nContent-Type: text/plain\r\n\r\n{}\r\n\
+         --b{n}\r\nContent-Type: application/octet-stream; name=\"figures.bin\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=\"figures.bin\"\r\n\r\n",
+        "Text that shifts the attachment. ".repeat(n * 7 + 1)
+    )
+    .into_bytes();
+    for line in encoded.as_bytes().chunks(76) {
+        mime.extend_from_slice(line);
+        mime.extend_from_slice(b"\r\n");
+    }
+    mime.extend_from_slice(format!("--b{n}--\r\n").as_bytes());
+    mime
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attachment_in_many_messages_is_stored_once() {
+    use rand::{RngCore, SeedableRng};
+    let emu = tenant(2, 2, 31).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, task) = setup(&emu, dir.path(), auto_activate()).await;
+    let users = backed_up(&backup(&engine, &task).await);
+    let user = &users[0];
+
+    // Random bytes (incompressible), smaller than the chunker's minimum: without the split
+    // each message would be one chunk of its own and nothing would deduplicate.
+    let mut attachment = vec![0u8; 150_000];
+    rand::rngs::StdRng::seed_from_u64(5).fill_bytes(&mut attachment);
+    const N: usize = 8;
+    for n in 0..N {
+        emu.add_message(user, "inbox", &mime_with_attachment(n, &attachment))
+            .unwrap();
+    }
+    // The pack files: where content goes (the catalog and index files are small and derived).
+    let packs = dir.path().join("data");
+    let before = disk_bytes(&packs);
+    let report = backup(&engine, &task).await;
+    let grown = disk_bytes(&packs) - before;
+    assert_eq!(
+        report.mailboxes.iter().map(|m| m.new).sum::<u64>(),
+        N as u64
+    );
+    let size = attachment.len() as u64;
+    assert!(
+        grown < size * 5 / 4,
+        "{N} messages with the same {size}-byte attachment grew the archive by {grown} bytes"
+    );
+
+    // Every message still reads back byte for byte, and all carry the same attachment blobs.
+    assert_complete(&engine, &emu.tenant(), &users);
+    let with: Vec<_> = engine
+        .messages(user, None, None)
+        .unwrap()
+        .into_iter()
+        .filter(|m| {
+            m.entry
+                .subject
+                .as_deref()
+                .is_some_and(|s| s.starts_with("report "))
+        })
+        .collect();
+    assert_eq!(with.len(), N);
+    let blobs_of = |m: &strongroom_engine::snapshot_view::MessageInfo| {
+        let a = &m.entry.attachments[0];
+        m.entry.blobs[a.first_blob..a.first_blob + a.blob_count].to_vec()
+    };
+    let first = blobs_of(&with[0]);
+    for m in &with {
+        let a = &m.entry.attachments[0];
+        assert_eq!(a.name.as_deref(), Some("figures.bin"));
+        assert_eq!(a.content_type.as_deref(), Some("application/octet-stream"));
+        assert_eq!(blobs_of(m), first);
+    }
+    assert!(engine.verify(true).unwrap().ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_60_mb_attachment_streams_into_the_archive_byte_for_byte() {
+    use rand::{RngCore, SeedableRng};
+    let emu = tenant(1, 1, 41).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, task) = setup(&emu, dir.path(), auto_activate()).await;
+    let mut attachment = vec![0u8; 60 << 20];
+    rand::rngs::StdRng::seed_from_u64(6).fill_bytes(&mut attachment);
+    let mime = mime_with_attachment(1, &attachment);
+    drop(attachment);
+    let user = emu
+        .tenant_metadata()
+        .users
+        .iter()
+        .find(|u| u.mailbox.is_some() && u.licensed)
+        .unwrap()
+        .id
+        .clone();
+    let ids = emu.add_message(&user, "inbox", &mime).unwrap();
+
+    let report = backup(&engine, &task).await;
+    assert_eq!(report.outcome, Outcome::Success, "{report:?}");
+    let stored = engine.message_mime(&user, &ids.immutable_id, None).unwrap();
+    assert!(stored == mime, "the large message differs from its $value");
+    let entry = engine
+        .messages(&user, None, None)
+        .unwrap()
+        .into_iter()
+        .find(|m| m.entry.id == ids.immutable_id)
+        .unwrap()
+        .entry;
+    let [a] = entry.attachments.as_slice() else {
+        panic!("one attachment expected: {:?}", entry.attachments)
+    };
+    let encoded = (60u64 << 20).div_ceil(3) * 4;
+    assert_eq!(a.size, encoded + 2 * encoded.div_ceil(76));
+    assert!(a.blob_count >= 15, "{} chunks", a.blob_count);
+    assert_eq!(entry.size, mime.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttle_waits_are_measured_per_mailbox_and_overall() {
+    use m365_emulator::Throttle;
+    use std::sync::{Arc, Mutex};
+    use strongroom_engine::progress::ProgressEvent;
+
+    let emu = tenant(3, 15, 13).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, task) = setup(&emu, dir.path(), auto_activate()).await;
+    // Nothing throttled: nothing waited.
+    let quiet = backup(&engine, &task).await;
+    assert!(quiet.mailboxes.iter().all(|m| m.throttle_wait_ms == 0));
+    assert_eq!(quiet.throttle_wait_ms, 0);
+    let users = backed_up(&quiet);
+
+    // One 429 for one mailbox: it waited at least the Retry-After (0.5 s or more), the
+    // others not at all.
+    let target = &users[0];
+    emu.schedule_fault(
+        ScheduledFault {
+            kind: FaultKind::Throttled,
+            path_contains: Some(format!("{target}/mailFolders")),
+        },
+        1,
+    );
+    let once = backup(&engine, &task).await;
+    for m in &once.mailboxes {
+        if &m.user_id == target {
+            assert!(m.throttle_wait_ms >= 500, "{m:?}");
+        } else {
+            assert_eq!(m.throttle_wait_ms, 0, "{m:?}");
+        }
+    }
+
+    // The emulator's budget throttling on: the waits are real time, per mailbox and summed.
+    emu.set_throttle(
+        Throttle::Scaled {
+            requests: 8,
+            per: Duration::from_secs(1),
+        },
+        4,
+    );
+    emu.reset_counters();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = {
+        let events = events.clone();
+        Arc::new(move |e: &ProgressEvent| events.lock().unwrap().push(e.clone()))
+    };
+    let started = std::time::Instant::now();
+    let report = engine.backup(&task, sink).await.unwrap();
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    assert_eq!(report.outcome, Outcome::Success, "{report:?}");
+    assert!(
+        emu.counters().throttled > 0,
+        "the emulator throttled nothing"
+    );
+    assert!(report.throttle_wait_ms > 0);
+    assert_eq!(
+        report.throttle_wait_ms,
+        report
+            .mailboxes
+            .iter()
+            .map(|m| m.throttle_wait_ms)
+            .sum::<u64>()
+    );
+    for m in &report.mailboxes {
+        assert!(m.throttle_wait_ms <= elapsed_ms, "{m:?} in {elapsed_ms} ms");
+    }
+    let last = events
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            ProgressEvent::Overall(o) => Some(o.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(last.throttle_wait_ms, report.throttle_wait_ms);
+    assert_eq!(last.throttled_mailboxes, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_backup_that_fails_half_way_leaves_a_browsable_checkpoint() {
+    use strongroom_engine::backup::manifest::SnapshotKind;
+    let emu = tenant(1, 40, 17).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options();
+    // A checkpoint after every folder, so what finished before the failure is committed.
+    opts.backup.checkpoint_every = Duration::ZERO;
+    let (engine, task) = setup_with(&emu, dir.path(), auto_activate(), opts).await;
+    let tenant = emu.tenant();
+    let user = tenant
+        .users
+        .iter()
+        .find(|u| u.licensed && u.mailbox.is_some())
+        .unwrap();
+    let folders: Vec<_> = user
+        .mailbox
+        .as_ref()
+        .unwrap()
+        .folders
+        .iter()
+        .filter(|f| !f.search_folder && f.parent_id.is_some())
+        .collect();
+    // The last folder never answers its delta: the mailbox, and so the run, fails there.
+    let broken = folders.last().unwrap();
+    emu.schedule_fault(
+        ScheduledFault {
+            kind: FaultKind::GatewayTimeout,
+            path_contains: Some(format!("mailFolders/{}/messages/delta", broken.id)),
+        },
+        1000,
+    );
+    let report = backup(&engine, &task).await;
+    assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
+    assert!(report.snapshot.is_none());
+
+    // `snapshots`: checkpoints (and the task record), no backup.
+    let snapshots = engine.snapshots().unwrap();
+    assert!(snapshots.iter().all(|s| s.kind != SnapshotKind::Backup));
+    let checkpoint = snapshots
+        .iter()
+        .rev()
+        .find(|s| s.kind == SnapshotKind::Checkpoint)
+        .expect("a checkpoint snapshot");
+    assert!(checkpoint.messages > 0);
+
+    // `ls` on it: the folders committed so far, each with exactly the tenant's messages,
+    // which read back byte for byte.
+    let listed = engine
+        .folders(&user.id, Some(&checkpoint.short_id))
+        .unwrap();
+    assert!(!listed.iter().any(|f| f.id == broken.id));
+    let mut committed = 0;
+    for folder in &listed {
+        let source = folders.iter().find(|f| f.id == folder.id).unwrap();
+        let messages = engine
+            .messages(&user.id, Some(&folder.id), Some(&checkpoint.id))
+            .unwrap();
+        assert_eq!(messages.len(), source.messages.len(), "{}", folder.path);
+        for m in &source.messages {
+            let mime = engine
+                .message_mime(&user.id, &m.immutable_id, Some(&checkpoint.id))
+                .unwrap();
+            assert!(mime == m.mime.as_ref(), "MIME differs");
+            committed += 1;
+        }
+    }
+    assert!(committed > 0 && committed as u64 == checkpoint.messages);
+    assert!(
+        listed.len() + 1 >= folders.len() / 2,
+        "too few folders committed"
+    );
+    assert!(engine.verify(true).unwrap().ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuild_keeps_activations_and_settings_changed_after_the_last_backup() {
+    use strongroom_engine::task::Retention;
+    let emu = tenant(6, 5, 19).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, task) = setup(&emu, dir.path(), TaskSettings::default()).await;
+    let grid = engine.mailboxes(&task).await.unwrap();
+    let eligible: Vec<String> = grid
+        .iter()
+        .filter(|r| r.skip_reason.is_none())
+        .map(|r| r.address.clone())
+        .collect();
+    assert!(eligible.len() >= 2);
+    let (first, second) = (&eligible[0], &eligible[1]);
+    engine
+        .activate(&task, &Selection::Addresses(vec![first.clone()]))
+        .unwrap();
+    assert_eq!(backed_up(&backup(&engine, &task).await).len(), 1);
+
+    // After the last backup: another activation and new settings, then the catalog is lost.
+    engine
+        .activate(&task, &Selection::Addresses(vec![second.clone()]))
+        .unwrap();
+    let settings = TaskSettings {
+        index_for_search: false,
+        retention: Retention::Days(30),
+        ..task.settings.clone()
+    };
+    engine.update_settings(&task, &settings).unwrap();
+    let task = engine.task(None).unwrap();
+    let before = engine.accounts(&task).unwrap();
+
+    engine.rebuild().unwrap();
+    let task = engine.task(None).unwrap();
+    assert_eq!(task.settings, settings);
+    assert_eq!(engine.accounts(&task).unwrap(), before);
+
+    // The backed-up mailbox kept its folders: the next backup downloads only the mailbox
+    // activated since.
+    let next = backup(&engine, &task).await;
+    let line = |address: &str| {
+        next.mailboxes
+            .iter()
+            .find(|m| m.address == address)
+            .unwrap_or_else(|| panic!("{address} not in the report"))
+            .clone()
+    };
+    assert_eq!(line(first).new, 0);
+    assert!(line(second).new > 0);
+    assert_eq!(line(second).status, MailboxStatus::BackedUp);
+}

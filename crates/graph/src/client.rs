@@ -203,7 +203,8 @@ impl GraphClient {
         &self.inner.governor
     }
 
-    pub(crate) fn backoff(&self) -> &Backoff {
+    /// The retry policy, for callers that restart a broken body stream themselves.
+    pub fn backoff(&self) -> &Backoff {
         &self.inner.backoff
     }
 
@@ -321,7 +322,9 @@ impl GraphClient {
                 Next::Fenced(last) => last,
                 Next::Backoff(last) => {
                     if attempt < i.backoff.max_attempts {
-                        tokio::time::sleep(i.backoff.delay(attempt - 1)).await;
+                        i.governor
+                            .back_off(&call.lane, i.backoff.delay(attempt - 1))
+                            .await;
                     }
                     last
                 }
@@ -382,7 +385,10 @@ impl GraphClient {
                         "response body interrupted, retrying: {}",
                         e.without_url()
                     );
-                    tokio::time::sleep(self.inner.backoff.delay(attempt - 1)).await;
+                    self.inner
+                        .governor
+                        .back_off(&call.lane, self.inner.backoff.delay(attempt - 1))
+                        .await;
                 }
             }
         }
@@ -403,7 +409,10 @@ impl GraphClient {
                 {
                     attempt += 1;
                     tracing::debug!(attempt, "truncated JSON body, retrying");
-                    tokio::time::sleep(self.inner.backoff.delay(attempt - 1)).await;
+                    self.inner
+                        .governor
+                        .back_off(&call.lane, self.inner.backoff.delay(attempt - 1))
+                        .await;
                 }
                 Err(e) => return Err(GraphError::Decode(format!("{}: {e}", call.url.path()))),
             }

@@ -6,6 +6,10 @@
 //!   no request to that mailbox starts before the fence (fractional seconds honoured);
 //! - jittered exponential backoff for transient failures (5xx, resets, truncated bodies).
 //!
+//! Each lane also keeps a throttle clock: the wall time during which at least one of its
+//! requests waited on a fence or a backoff (concurrent waiters count once), so progress and
+//! reports show the time throttling really cost.
+//!
 //! Time is tokio's clock (so tests use `start_paused`); jitter comes from an injectable seed.
 
 use std::collections::HashMap;
@@ -70,6 +74,44 @@ pub struct Governor {
 struct Gate {
     slots: Arc<Semaphore>,
     state: Mutex<GateState>,
+    clock: Mutex<ThrottleClock>,
+}
+
+/// Time a lane's requests spent held back by throttling.
+#[derive(Debug, Default)]
+struct ThrottleClock {
+    /// Requests waiting right now.
+    waiting: u32,
+    /// When `waiting` last went from 0 to 1.
+    since: Option<Instant>,
+    /// Waits that ended.
+    total: Duration,
+}
+
+/// Runs a lane's throttle clock while held; dropping it (also by cancellation) stops it.
+struct Waiting(Arc<Gate>);
+
+impl Waiting {
+    fn start(gate: &Arc<Gate>) -> Waiting {
+        let mut c = gate.clock.lock().expect("clock lock");
+        if c.waiting == 0 {
+            c.since = Some(Instant::now());
+        }
+        c.waiting += 1;
+        Waiting(gate.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let mut c = self.0.clock.lock().expect("clock lock");
+        c.waiting -= 1;
+        if c.waiting == 0 {
+            if let Some(since) = c.since.take() {
+                c.total += Instant::now() - since;
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -112,6 +154,7 @@ impl Governor {
                         tokens: f64::from(self.config.budget_burst.max(1)),
                         refilled_at: Instant::now(),
                     }),
+                    clock: Mutex::default(),
                 })
             })
             .clone()
@@ -172,10 +215,30 @@ impl Governor {
         st.fence.filter(|f| *f > now).map(|f| f - now)
     }
 
-    async fn wait_for_fence(&self, gate: &Gate) {
+    async fn wait_for_fence(&self, gate: &Arc<Gate>) {
         while let Some(wait) = self.fence_wait(gate) {
+            let _waiting = Waiting::start(gate);
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Sleeps `delay` before retrying a request of `lane`, on the lane's throttle clock.
+    pub async fn back_off(&self, lane: &Lane, delay: Duration) {
+        let _waiting = Waiting::start(&self.gate(lane));
+        tokio::time::sleep(delay).await;
+    }
+
+    /// Wall time `lane`'s requests have waited on fences and backoffs so far (time during
+    /// which several waited counts once), including a wait going on now.
+    pub fn throttle_wait(&self, lane: &Lane) -> Duration {
+        let gate = self.gate(lane);
+        let c = gate.clock.lock().expect("clock lock");
+        c.total + c.since.map_or(Duration::ZERO, |s| Instant::now() - s)
+    }
+
+    /// Whether a request of `lane` is waiting on a fence or a backoff right now.
+    pub fn is_throttled(&self, lane: &Lane) -> bool {
+        self.gate(lane).clock.lock().expect("clock lock").waiting > 0
     }
 
     /// Take `cost` budget tokens; `Some(wait)` when the bucket holds too few.
@@ -418,5 +481,34 @@ mod tests {
             elapsed >= Duration::from_millis(9_990) && elapsed <= Duration::from_millis(10_010),
             "{elapsed:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttle_clock_counts_wall_time_once_for_concurrent_waiters() {
+        let g = Governor::new(GovernorConfig::default());
+        let a = Lane::mailbox("a");
+        let b = Lane::mailbox("b");
+        assert_eq!(g.throttle_wait(&a), Duration::ZERO);
+        g.fence(&a, Duration::from_millis(2000));
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let (g, a) = (g.clone(), a.clone());
+                tokio::spawn(async move { drop(g.acquire(&a).await) })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(g.is_throttled(&a));
+        assert_eq!(g.throttle_wait(&a), Duration::from_millis(500));
+        for w in waiters {
+            w.await.unwrap();
+        }
+        assert!(!g.is_throttled(&a));
+        assert_eq!(g.throttle_wait(&a), Duration::from_millis(2000));
+        g.back_off(&a, Duration::from_millis(300)).await;
+        assert_eq!(g.throttle_wait(&a), Duration::from_millis(2300));
+        // Unthrottled requests and other mailboxes do not run the clock.
+        drop(g.acquire(&a).await);
+        assert_eq!(g.throttle_wait(&a), Duration::from_millis(2300));
+        assert_eq!(g.throttle_wait(&b), Duration::ZERO);
     }
 }

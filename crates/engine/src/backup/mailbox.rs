@@ -25,7 +25,9 @@ use crate::report::{MailboxReport, MailboxStatus};
 pub(super) async fn back_up(run: &Run<'_>, account: &Account) -> MailboxReport {
     let mut report =
         MailboxReport::new(&account.user_id, &account.address, MailboxStatus::BackedUp);
+    run.meter.start_mailbox(&account.user_id);
     let result = back_up_inner(run, account, &mut report).await;
+    report.throttle_wait_ms = run.meter.throttle_wait_ms(&account.user_id);
     run.meter.emit(ProgressEvent::MailboxFinished {
         user_id: account.user_id.clone(),
         ok: result.is_ok(),
@@ -317,7 +319,8 @@ async fn delta_round(
                         .cloned();
                     match same {
                         Some(old) => {
-                            let entry = entry_of(&message, old.blobs, old.size);
+                            let mut entry = entry_of(&message, old.blobs, old.size);
+                            entry.attachments = old.attachments;
                             entries.insert(entry.id.clone(), entry);
                             run.meter.add(user, 1, 0);
                         }
@@ -361,24 +364,17 @@ async fn delta_round(
 /// Downloads and stores one message; `None` when it vanished meanwhile (the next round's
 /// delta reports its removal).
 async fn download(run: &Run<'_>, user: &str, message: Message) -> Result<Option<MessageEntry>> {
-    let mime = match run
-        .job
-        .graph
-        .message_mime(user, &message.id, run.job.options.max_message_bytes)
-        .await
-    {
-        Ok(mime) => mime,
-        Err(GraphError::Service(e)) if e.status == 404 => return Ok(None),
-        Err(e) => return Err(e.into()),
+    let Some(stored) = run.fetch_mime(user, &message.id).await? else {
+        return Ok(None);
     };
-    let size = mime.len() as u64;
-    let blobs = run.put_mime(mime).await?;
-    run.meter.add(user, 1, size);
-    Ok(Some(entry_of(
+    run.meter.add(user, 1, stored.size);
+    let mut entry = entry_of(
         &message,
-        blobs.iter().map(BlobId::to_hex).collect(),
-        size,
-    )))
+        stored.blobs.iter().map(BlobId::to_hex).collect(),
+        stored.size,
+    );
+    entry.attachments = stored.attachments;
+    Ok(Some(entry))
 }
 
 fn entry_of(m: &Message, blobs: Vec<String>, size: u64) -> MessageEntry {
@@ -399,5 +395,6 @@ fn entry_of(m: &Message, blobs: Vec<String>, size: u64) -> MessageEntry {
         categories: m.categories.clone(),
         internet_message_id: m.internet_message_id.clone(),
         has_attachments: m.has_attachments,
+        attachments: Vec::new(),
     }
 }

@@ -5,13 +5,20 @@
 //! snapshot ─▶ root tree      meta: RootManifest (task, settings, sealed connection, accounts)
 //!              └▶ mailbox tree    meta: MailboxManifest (account)       one per mailbox
 //!                   └▶ folder tree     meta: FolderManifest (folder, messages)  one per folder
-//!                        └▶ data blobs      each message's MIME (FastCDC chunks if large)
+//!                        └▶ data blobs      each message's MIME, as segments (see below)
 //! ```
 //!
 //! Trees are blobs, so their `meta` is compressed and sealed by the archive like any content.
 //! A folder tree holds no delta link and no time, so a folder that did not change produces
-//! the same tree (the same blob id) on every run. Attachments stay inside the MIME for now;
-//! storing them as separate blobs (dedup across messages) is a later improvement.
+//! the same tree (the same blob id) on every run.
+//!
+//! A message's MIME is cut into segments at attachment bodies: each attachment's encoded
+//! body is one segment, the headers and text between them are the others, and each segment
+//! is chunked (FastCDC) on its own. So an attachment carried by many messages is stored
+//! once, and `MessageEntry::blobs` read in order is still exactly the MIME. A message's
+//! `attachments` say which run of its blobs each attachment is (absent in manifests written
+//! before attachments were split, which read as messages without that list; the format
+//! stays version 1 because old readers ignore the new field and old data stays valid).
 
 use serde::{Deserialize, Serialize};
 use strongroom_archive::{Archive, BlobId, Tree};
@@ -30,7 +37,9 @@ pub enum SnapshotKind {
     Backup,
     /// Written during a run after folders finished; superseded by the run's `Backup`.
     Checkpoint,
-    /// Records a new task before its first backup (so `rebuild` finds it).
+    /// Records the task as the catalog holds it (settings, accounts and their activation,
+    /// the committed mailbox trees): written when the task is created and whenever its
+    /// settings or activations change, so `rebuild` finds changes made between backups.
     Task,
 }
 
@@ -43,8 +52,9 @@ pub struct SnapshotMeta {
     pub task_id: i64,
     pub mailboxes: u64,
     pub messages: u64,
-    /// Order of the snapshot within its run, so snapshots committed in the same millisecond
-    /// (or under a frozen test clock) still sort in the order they were written.
+    /// Order of writing across the archive (one past the highest before it), so snapshots
+    /// committed in the same millisecond (or under a frozen test clock) still sort in the
+    /// order they were written. Archives written before counted it per run.
     #[serde(default)]
     pub seq: u64,
 }
@@ -135,6 +145,24 @@ pub struct MessageEntry {
     pub categories: Vec<String>,
     pub internet_message_id: Option<String>,
     pub has_attachments: Option<bool>,
+    /// The attachment parts found in the MIME, in order (left out when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentEntry>,
+}
+
+/// One attachment part of a message: its encoded body is `blobs[first_blob..][..blob_count]`
+/// of the message's entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentEntry {
+    /// File name as the part's headers give it (decoded).
+    pub name: Option<String>,
+    /// `type/subtype` of the part.
+    pub content_type: Option<String>,
+    /// Bytes of the encoded body (as in the MIME, e.g. base64 text).
+    pub size: u64,
+    pub first_blob: usize,
+    pub blob_count: usize,
 }
 
 impl MessageEntry {

@@ -13,6 +13,8 @@
 
 mod mailbox;
 pub mod manifest;
+mod mime_split;
+mod mime_store;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -20,8 +22,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use futures::StreamExt;
+use mime_store::{MimeStore, StoredMime};
 use strongroom_archive::{Archive, BlobId, Clock, Tree, Writer};
-use strongroom_graph::{GraphClient, Lane};
+use strongroom_graph::{GraphClient, GraphError, Lane};
 
 use crate::accounts::{self, Account};
 use crate::catalog::{Catalog, Checkpoint, FolderState, SnapshotRow};
@@ -31,8 +34,27 @@ use crate::report::{MailboxReport, MailboxStatus, Outcome, RunReport};
 use crate::task::Task;
 use manifest::{AccountEntry, RootManifest, SnapshotKind, SnapshotMeta, MANIFEST_VERSION};
 
-/// How often throttling is sampled for progress events.
-const THROTTLE_SAMPLE: Duration = Duration::from_secs(1);
+/// Bytes of a streaming message handed to the store at a time.
+const MIME_BATCH: usize = 1 << 20;
+
+/// An overall progress event goes out at least this often, so throttling shows while no
+/// item moves.
+const PROGRESS_TICK: Duration = Duration::from_secs(1);
+
+/// How a download attempt ended, when it did not store the message.
+enum Fetch {
+    /// The message is gone (its removal comes with the next delta).
+    Gone,
+    /// The transfer broke: start again.
+    Broken(String),
+    Failed(Error),
+}
+
+impl From<Error> for Fetch {
+    fn from(e: Error) -> Self {
+        Fetch::Failed(e)
+    }
+}
 
 /// Tunables of a backup run.
 #[derive(Debug, Clone)]
@@ -79,12 +101,14 @@ pub(crate) struct Run<'a> {
     /// The picture the next snapshot's root shows, guarded so checkpoints are serialised.
     root: tokio::sync::Mutex<RootState>,
     meter: Meter,
-    /// Snapshots written by this run so far.
-    snapshots_written: std::sync::atomic::AtomicU64,
+    /// The `seq` of the next snapshot this run writes.
+    next_seq: std::sync::atomic::AtomicU64,
 }
 
 /// Per-account entries and committed mailbox trees (with their message counts).
 struct RootState {
+    /// The task as the root records it (name, settings).
+    task: Task,
     accounts: BTreeMap<String, (Account, Option<(BlobId, u64)>)>,
     sealed_connection: Vec<u8>,
 }
@@ -94,16 +118,105 @@ impl<'a> Run<'a> {
         self.job.clock.now_ms()
     }
 
-    /// Stores `data` (a message's MIME) off the async threads; returns its chunk ids.
-    async fn put_mime(&self, data: bytes::Bytes) -> Result<Vec<BlobId>> {
+    /// Downloads a message's MIME and stores it as it streams in (attachments as their own
+    /// segments); `None` when the message is gone. A transfer that breaks is started again
+    /// after a backoff: blobs of the broken attempt deduplicate or are left for prune.
+    async fn fetch_mime(&self, user: &str, message_id: &str) -> Result<Option<StoredMime>> {
+        let backoff = self.job.graph.backoff();
+        let mut attempt = 0;
+        loop {
+            match self.try_fetch_mime(user, message_id).await {
+                Ok(stored) => return Ok(Some(stored)),
+                Err(Fetch::Gone) => return Ok(None),
+                Err(Fetch::Failed(e)) => return Err(e),
+                Err(Fetch::Broken(why)) => {
+                    attempt += 1;
+                    if attempt >= backoff.max_attempts {
+                        return Err(Error::new(
+                            crate::ErrorCode::Graph,
+                            format!("a message download broke {attempt} times: {why}"),
+                        ));
+                    }
+                    tracing::debug!(attempt, %why, "MIME download broke; starting again");
+                    self.job
+                        .graph
+                        .governor()
+                        .back_off(&Lane::mailbox(user), backoff.delay(attempt - 1))
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// One download attempt. The body is handed to the store in batches of [`MIME_BATCH`]
+    /// bytes on a blocking thread (chunking, compression and sealing are CPU work), so a
+    /// message of any size holds about a batch plus the chunker's lookahead in memory.
+    async fn try_fetch_mime(&self, user: &str, message_id: &str) -> Result<StoredMime, Fetch> {
+        let limit = self.job.options.max_message_bytes as u64;
+        let mut body = match self.job.graph.message_mime_stream(user, message_id).await {
+            Ok(body) => body,
+            Err(GraphError::Service(e)) if e.status == 404 => return Err(Fetch::Gone),
+            Err(e) => return Err(Fetch::Failed(e.into())),
+        };
+        let too_large = || {
+            Fetch::Failed(
+                GraphError::TooLarge {
+                    limit: limit as usize,
+                }
+                .into(),
+            )
+        };
+        let expected = body.content_length();
+        if expected.is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let mut store = MimeStore::new(self.job.archive);
+        let mut batch = Vec::with_capacity(MIME_BATCH);
+        let mut received = 0u64;
+        loop {
+            match body.next().await {
+                Some(Ok(bytes)) => {
+                    received += bytes.len() as u64;
+                    if received > limit {
+                        return Err(too_large());
+                    }
+                    batch.extend_from_slice(&bytes);
+                    if batch.len() >= MIME_BATCH {
+                        (store, batch) = self.store_batch(store, batch).await?;
+                    }
+                }
+                Some(Err(e)) => return Err(Fetch::Broken(e.to_string())),
+                None => break,
+            }
+        }
+        drop(body); // frees the mailbox's request slot
+        if expected.is_some_and(|n| n != received) {
+            return Err(Fetch::Broken("the body ended early".into()));
+        }
         let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
-            let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
-            w.put_stream(&data[..])
+            store.push(&batch, &writer)?;
+            store.finish(&writer)
         })
         .await
         .map_err(|e| Error::internal(format!("storing task panicked: {e}")))?
-        .map_err(Error::from)
+        .map_err(Fetch::Failed)
+    }
+
+    async fn store_batch(
+        &self,
+        mut store: MimeStore,
+        mut batch: Vec<u8>,
+    ) -> Result<(MimeStore, Vec<u8>), Fetch> {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            store.push(&batch, &writer)?;
+            batch.clear();
+            Ok((store, batch))
+        })
+        .await
+        .map_err(|e| Error::internal(format!("storing task panicked: {e}")))?
+        .map_err(Fetch::Failed)
     }
 
     fn put_tree(&self, tree: &Tree) -> Result<BlobId> {
@@ -155,7 +268,7 @@ impl<'a> Run<'a> {
 
     /// Writes a snapshot of the root as it stands (flushing every blob first).
     fn snapshot(&self, root: &RootState, kind: SnapshotKind) -> Result<SnapshotRow> {
-        let (tree, mailboxes, messages) = root_tree(&self.job.task, root)?;
+        let (tree, mailboxes, messages) = root_tree(root)?;
         let meta = SnapshotMeta {
             version: MANIFEST_VERSION,
             kind,
@@ -163,7 +276,7 @@ impl<'a> Run<'a> {
             mailboxes,
             messages,
             seq: self
-                .snapshots_written
+                .next_seq
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         };
         let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
@@ -181,7 +294,8 @@ impl<'a> Run<'a> {
 }
 
 /// The root tree: one child per backed-up mailbox, accounts in the metadata.
-fn root_tree(task: &Task, root: &RootState) -> Result<(Tree, u64, u64)> {
+fn root_tree(root: &RootState) -> Result<(Tree, u64, u64)> {
+    let task = &root.task;
     let mut children = Vec::new();
     let mut accounts = Vec::new();
     let mut messages = 0;
@@ -226,22 +340,40 @@ fn root_tree(task: &Task, root: &RootState) -> Result<(Tree, u64, u64)> {
     ))
 }
 
-/// Writes a snapshot recording a task before its first backup, so `rebuild` can find it.
+/// Writes a `Task` snapshot of the task as the catalog holds it now: its settings, its
+/// accounts with their activation, and their committed mailbox trees. `connect` writes one
+/// so `rebuild` finds a task before its first backup; changes of settings or activation
+/// write one so `rebuild` does not lose them when no backup ran since.
 pub(crate) fn record_task(archive: &Archive, catalog: &Catalog, task: &Task) -> Result<()> {
+    let task = catalog
+        .tasks()?
+        .into_iter()
+        .find(|t| t.id == task.id)
+        .ok_or_else(|| Error::not_found("the task no longer exists"))?;
+    let mut accounts = BTreeMap::new();
+    for account in catalog.accounts(task.id)? {
+        let tree = match account.tree {
+            Some(t) => Some((t, mailbox_message_count(catalog, task.id, &account)?)),
+            None => None,
+        };
+        accounts.insert(account.user_id.clone(), (account, tree));
+    }
     let root = RootState {
-        accounts: BTreeMap::new(),
         sealed_connection: catalog.sealed_connection(task.id)?,
+        task,
+        accounts,
     };
-    let (tree, _, _) = root_tree(task, &root)?;
+    let (tree, mailboxes, messages) = root_tree(&root)?;
+    let task = &root.task;
+    let mut writer = archive.writer()?;
     let meta = SnapshotMeta {
         version: MANIFEST_VERSION,
         kind: SnapshotKind::Task,
         task_id: task.id,
-        mailboxes: 0,
-        messages: 0,
-        seq: 0,
+        mailboxes,
+        messages,
+        seq: crate::snapshot_view::next_seq(archive)?,
     };
-    let mut writer = archive.writer()?;
     let root_id = writer.put_tree(&tree)?;
     let id = writer.commit_snapshot(root_id, &serde_json::to_vec(&meta)?)?;
     writer.finish()?;
@@ -254,8 +386,8 @@ pub(crate) fn record_task(archive: &Archive, catalog: &Catalog, task: &Task) -> 
                 task_id: task.id,
                 time_ms,
                 complete: false,
-                mailboxes: 0,
-                messages: 0,
+                mailboxes,
+                messages,
             }),
             ..Checkpoint::default()
         },
@@ -266,7 +398,7 @@ pub(crate) fn record_task(archive: &Archive, catalog: &Catalog, task: &Task) -> 
 /// locked) are returned; a mailbox's failure is reported in its line of the report.
 pub(crate) async fn run(job: &Job<'_>, sink: ProgressSink) -> Result<RunReport> {
     let started_ms = job.clock.now_ms();
-    let meter = Meter::new(sink);
+    let meter = Meter::new(sink, job.graph.governor().clone());
     meter.emit(ProgressEvent::Discovering);
     accounts::discover(&job.graph, job.catalog, &job.task, started_ms).await?;
 
@@ -299,17 +431,19 @@ pub(crate) async fn run(job: &Job<'_>, sink: ProgressSink) -> Result<RunReport> 
         root_accounts.insert(account.user_id.clone(), (account, tree));
     }
 
+    let writer = job.archive.writer()?;
+    let first_seq = crate::snapshot_view::next_seq(job.archive)?;
     let run = Run {
         job,
-        writer: Arc::new(Mutex::new(job.archive.writer()?)),
+        writer: Arc::new(Mutex::new(writer)),
         root: tokio::sync::Mutex::new(RootState {
+            task: job.task.clone(),
             accounts: root_accounts,
             sealed_connection: job.catalog.sealed_connection(job.task.id)?,
         }),
         meter,
-        snapshots_written: std::sync::atomic::AtomicU64::new(0),
+        next_seq: std::sync::atomic::AtomicU64::new(first_seq),
     };
-    let users: Vec<String> = to_back_up.iter().map(|a| a.user_id.clone()).collect();
     let work = futures::stream::iter(to_back_up)
         .map(|account| {
             let run = &run;
@@ -317,30 +451,29 @@ pub(crate) async fn run(job: &Job<'_>, sink: ProgressSink) -> Result<RunReport> 
         })
         .buffer_unordered(job.options.mailboxes_in_parallel.max(1))
         .collect::<Vec<MailboxReport>>();
-    // Samples which mailboxes sit behind a Retry-After fence, for the progress events. It
-    // never finishes, so `select!` always returns the work's result.
-    let sampler = async {
+    // Overall events while mailboxes sit behind Retry-After fences. It never finishes, so
+    // `select!` always returns the work's result.
+    let ticker = async {
         loop {
-            tokio::time::sleep(THROTTLE_SAMPLE).await;
-            let fenced = users
-                .iter()
-                .filter(|u| job.graph.governor().fenced_for(&Lane::mailbox(u)).is_some())
-                .count() as u64;
-            run.meter
-                .throttled(fenced, fenced * THROTTLE_SAMPLE.as_millis() as u64);
+            tokio::time::sleep(PROGRESS_TICK).await;
+            run.meter.emit(ProgressEvent::Overall(run.meter.overall()));
         }
     };
     let results = tokio::select! {
         results = work => results,
-        () = sampler => Vec::new(),
+        () = ticker => Vec::new(),
     };
+    run.meter.emit(ProgressEvent::Overall(run.meter.overall()));
     reports.extend(results);
     reports.sort_by(|a, b| a.user_id.cmp(&b.user_id));
 
     let outcome = RunReport::outcome_of(&reports);
     let mut snapshot = None;
     if outcome != Outcome::Failed {
-        let root = run.root.lock().await;
+        let mut root = run.root.lock().await;
+        // Settings and activations changed while the run went on (their own task record
+        // could not be written under this run's lock) go into its snapshot.
+        refresh_from_catalog(&mut root, job.catalog)?;
         let row = run.snapshot(&root, SnapshotKind::Backup)?;
         snapshot = Some(row.id.clone());
         job.catalog.commit(
@@ -363,8 +496,22 @@ pub(crate) async fn run(job: &Job<'_>, sink: ProgressSink) -> Result<RunReport> 
         started_ms,
         finished_ms: job.clock.now_ms(),
         error: None,
+        throttle_wait_ms: reports.iter().map(|r| r.throttle_wait_ms).sum(),
         mailboxes: reports,
     })
+}
+
+/// Takes the task's settings and the accounts' activation from the catalog as they are now.
+fn refresh_from_catalog(root: &mut RootState, catalog: &Catalog) -> Result<()> {
+    if let Some(task) = catalog.tasks()?.into_iter().find(|t| t.id == root.task.id) {
+        root.task = task;
+    }
+    for account in catalog.accounts(root.task.id)? {
+        if let Some((held, _)) = root.accounts.get_mut(&account.user_id) {
+            held.active = account.active;
+        }
+    }
+    Ok(())
 }
 
 fn mailbox_message_count(catalog: &Catalog, task_id: i64, account: &Account) -> Result<u64> {
