@@ -139,6 +139,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a mailbox or folder at a snapshot to a directory as EML or mbox files, with a
+    /// manifest (paths, sizes, SHA-256).
+    Export {
+        #[arg(long)]
+        mailbox: String,
+        /// A folder path (or id); its subfolders are included. Default: the whole mailbox.
+        #[arg(long)]
+        folder: Option<String>,
+        /// A snapshot id or unique prefix. Default: the newest backup.
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long, value_enum)]
+        format: ExportFormatArg,
+        #[arg(long)]
+        out: PathBuf,
+        /// Write into a non-empty directory, replacing files of the same name.
+        #[arg(long)]
+        overwrite: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Back up a generated demo tenant (in-process emulator) into an archive.
     Demo {
         #[arg(long, default_value_t = 5)]
@@ -148,6 +169,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormatArg {
+    Eml,
+    Mbox,
 }
 
 fn main() -> ExitCode {
@@ -191,7 +218,8 @@ impl Command {
             | Command::Verify { json, .. }
             | Command::Prune { json }
             | Command::Rebuild { json }
-            | Command::Demo { json, .. } => *json,
+            | Command::Demo { json, .. }
+            | Command::Export { json, .. } => *json,
             Command::Init | Command::Connect { .. } | Command::Activate { .. } => false,
         }
     }
@@ -408,6 +436,46 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     summary.accounts,
                     summary.folders,
                     summary.snapshots
+                );
+            }
+        }
+        Command::Export {
+            mailbox,
+            folder,
+            at,
+            format,
+            out,
+            overwrite,
+            json,
+        } => {
+            let engine = open(&cli)?;
+            let request = strongroom_engine::export::ExportRequest {
+                mailbox: mailbox.clone(),
+                folder: folder.clone(),
+                at: at.clone(),
+                format: match format {
+                    ExportFormatArg::Eml => strongroom_engine::export::ExportFormat::Eml,
+                    ExportFormatArg::Mbox => strongroom_engine::export::ExportFormat::Mbox,
+                },
+                out: out.clone(),
+                overwrite: *overwrite,
+            };
+            let report = engine.export(
+                &request,
+                progress::silent(),
+                &strongroom_engine::cancel::CancelToken::new(),
+            )?;
+            if *json {
+                output::json(&report);
+            } else {
+                out!(
+                    "exported {} message(s) from {} folder(s) into {} file(s), {} bytes, in {}; manifest: {}",
+                    report.messages,
+                    report.folders,
+                    report.files,
+                    report.bytes,
+                    report.out.display(),
+                    strongroom_engine::export::MANIFEST_FILE
                 );
             }
         }

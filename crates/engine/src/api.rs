@@ -319,6 +319,17 @@ impl Engine {
     pub fn rebuild(&self) -> Result<RebuildSummary> {
         rebuild::rebuild(&self.archive, &self.catalog)
     }
+
+    /// Writes a mailbox (or a folder and its subfolders) at a snapshot to a directory as EML
+    /// or mbox files with a manifest (see [`crate::export`]). Reads the archive only.
+    pub fn export(
+        &self,
+        request: &crate::export::ExportRequest,
+        progress: ProgressSink,
+        cancel: &crate::cancel::CancelToken,
+    ) -> Result<crate::export::ExportReport> {
+        crate::export::run(&self.archive, request, progress, cancel)
+    }
 }
 
 fn archive_options(options: &EngineOptions) -> Options {
