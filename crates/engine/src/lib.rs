@@ -26,6 +26,7 @@ pub mod maintenance;
 pub mod progress;
 pub mod rebuild;
 pub mod report;
+pub mod restore;
 pub mod scope;
 pub mod seal;
 pub mod snapshot_view;
