@@ -13,6 +13,7 @@ macro_rules! out {
 }
 
 mod demo;
+mod loopback;
 mod output;
 
 use std::io::IsTerminal;
@@ -139,6 +140,63 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a mailbox or folder at a snapshot to a directory as EML or mbox files, with a
+    /// manifest (paths, sizes, SHA-256).
+    Export {
+        #[arg(long)]
+        mailbox: String,
+        /// A folder path (or id); its subfolders are included. Default: the whole mailbox.
+        #[arg(long)]
+        folder: Option<String>,
+        /// A snapshot id or unique prefix. Default: the newest backup.
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long, value_enum)]
+        format: ExportFormatArg,
+        #[arg(long)]
+        out: PathBuf,
+        /// Write into a non-empty directory, replacing files of the same name.
+        #[arg(long)]
+        overwrite: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a message, a folder (with its subfolders) or a whole mailbox from a snapshot
+    /// into Microsoft 365: to the original mailbox or another, at the original folder paths
+    /// or under a new folder "Restored <date>".
+    Restore {
+        #[arg(long)]
+        mailbox: String,
+        /// A folder path (or id); its subfolders are included. Default: the whole mailbox.
+        #[arg(long, conflicts_with = "message")]
+        folder: Option<String>,
+        /// One message's id (as `ls --json` shows it).
+        #[arg(long)]
+        message: Option<String>,
+        /// A snapshot id or unique prefix. Default: the newest backup.
+        #[arg(long)]
+        at: Option<String>,
+        /// The target mailbox. Default: the original one.
+        #[arg(long)]
+        to: Option<String>,
+        /// Restore under a new top-level folder "Restored <date>".
+        #[arg(long)]
+        new_folder: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Grant the task's app the write roles a restore needs, signed in as a Global
+    /// Administrator in a browser (backups need only read roles).
+    GrantRestore {
+        #[arg(long)]
+        task: Option<String>,
+        /// The public client to sign in with. Default: the task's app id.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// Loopback port for the sign-in redirect (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
     /// Back up a generated demo tenant (in-process emulator) into an archive.
     Demo {
         #[arg(long, default_value_t = 5)]
@@ -148,6 +206,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormatArg {
+    Eml,
+    Mbox,
 }
 
 fn main() -> ExitCode {
@@ -191,8 +255,13 @@ impl Command {
             | Command::Verify { json, .. }
             | Command::Prune { json }
             | Command::Rebuild { json }
-            | Command::Demo { json, .. } => *json,
-            Command::Init | Command::Connect { .. } | Command::Activate { .. } => false,
+            | Command::Demo { json, .. }
+            | Command::Export { json, .. }
+            | Command::Restore { json, .. } => *json,
+            Command::Init
+            | Command::Connect { .. }
+            | Command::Activate { .. }
+            | Command::GrantRestore { .. } => false,
         }
     }
 }
@@ -411,6 +480,112 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 );
             }
         }
+        Command::Export {
+            mailbox,
+            folder,
+            at,
+            format,
+            out,
+            overwrite,
+            json,
+        } => {
+            let engine = open(&cli)?;
+            let request = strongroom_engine::export::ExportRequest {
+                mailbox: mailbox.clone(),
+                folder: folder.clone(),
+                at: at.clone(),
+                format: match format {
+                    ExportFormatArg::Eml => strongroom_engine::export::ExportFormat::Eml,
+                    ExportFormatArg::Mbox => strongroom_engine::export::ExportFormat::Mbox,
+                },
+                out: out.clone(),
+                overwrite: *overwrite,
+            };
+            let report = engine.export(
+                &request,
+                progress::silent(),
+                &strongroom_engine::cancel::CancelToken::new(),
+            )?;
+            if *json {
+                output::json(&report);
+            } else {
+                out!(
+                    "exported {} message(s) from {} folder(s) into {} file(s), {} bytes, in {}; manifest: {}",
+                    report.messages,
+                    report.folders,
+                    report.files,
+                    report.bytes,
+                    report.out.display(),
+                    strongroom_engine::export::MANIFEST_FILE
+                );
+            }
+        }
+        Command::Restore {
+            mailbox,
+            folder,
+            message,
+            at,
+            to,
+            new_folder,
+            json,
+        } => {
+            let engine = open(&cli)?;
+            let request = strongroom_engine::restore::RestoreRequest {
+                mailbox: mailbox.clone(),
+                folder: folder.clone(),
+                message: message.clone(),
+                at: at.clone(),
+                to: to.clone(),
+                new_folder: *new_folder,
+            };
+            let report = engine
+                .restore(
+                    &request,
+                    progress_bar(*json),
+                    &strongroom_engine::cancel::CancelToken::new(),
+                )
+                .await?;
+            if *json {
+                output::json(&report);
+            } else {
+                output::restore_report(&report);
+            }
+            return Ok(match report.outcome {
+                Outcome::Success => 0,
+                Outcome::Partial => 2,
+                Outcome::Failed => 1,
+            });
+        }
+        Command::GrantRestore {
+            task,
+            client_id,
+            port,
+        } => {
+            let engine = open(&cli)?;
+            let task = engine.task(task.as_deref())?;
+            let listener = std::net::TcpListener::bind(("127.0.0.1", *port))
+                .context("listening for the sign-in redirect")?;
+            let redirect = format!("http://127.0.0.1:{}/", listener.local_addr()?.port());
+            let grant = engine.begin_grant_restore(&task, client_id.as_deref(), &redirect)?;
+            eprintln!(
+                "Open this address in a browser and sign in as a Global Administrator:\n\n  {}\n",
+                grant.url
+            );
+            let landed = tokio::task::spawn_blocking(move || loopback::redirect(&listener))
+                .await
+                .context("waiting for the sign-in")??;
+            let roles = engine
+                .finish_grant_restore(
+                    grant,
+                    &format!("{}{}", redirect.trim_end_matches('/'), landed),
+                )
+                .await?;
+            out!(
+                "granted {} to task {:?}: restores may now write",
+                roles.join(", "),
+                task.name
+            );
+        }
         Command::Demo {
             users,
             messages_per_user,
@@ -435,7 +610,18 @@ async fn backup(
     task: &strongroom_engine::task::Task,
     json: bool,
 ) -> anyhow::Result<RunReport> {
-    let sink: ProgressSink = if !json && std::io::stderr().is_terminal() {
+    let report = engine.backup(task, progress_bar(json)).await?;
+    if json {
+        output::json(&report);
+    } else {
+        output::report(&report);
+    }
+    Ok(report)
+}
+
+/// A progress bar on a terminal (not with --json), else nothing.
+fn progress_bar(json: bool) -> ProgressSink {
+    if !json && std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
@@ -461,14 +647,7 @@ async fn backup(
         })
     } else {
         progress::silent()
-    };
-    let report = engine.backup(task, sink).await?;
-    if json {
-        output::json(&report);
-    } else {
-        output::report(&report);
     }
-    Ok(report)
 }
 
 fn exit_code(report: &RunReport) -> u8 {

@@ -155,6 +155,26 @@ pub fn messages(list: &[MessageInfo]) {
     }
 }
 
+pub fn restore_report(r: &strongroom_engine::restore::RestoreReport) {
+    for f in &r.failed {
+        out!("message {}: FAILED ({})", f.message_id, f.error);
+    }
+    if let Some(folder) = &r.restore_folder {
+        out!("restored into the folder {folder:?}");
+    }
+    let outcome = serde_json::to_value(r.outcome).expect("enum");
+    out!(
+        "restore {}{}: {} restored, {} already there, {} failed, {} folder(s) created, from snapshot {}",
+        outcome.as_str().unwrap_or(""),
+        if r.cancelled { " (cancelled)" } else { "" },
+        r.restored,
+        r.skipped,
+        r.failed.len(),
+        r.folders_created,
+        &r.snapshot[..8.min(r.snapshot.len())]
+    );
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

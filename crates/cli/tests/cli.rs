@@ -415,3 +415,213 @@ async fn a_first_backup_killed_half_way_lists_and_reads_its_checkpoint() {
         }
     }
 }
+
+/// The value of the hidden `ctx` input of the emulator's sign-in and consent pages.
+fn ctx_of(html: &str) -> String {
+    let marker = r#"name="ctx" value=""#;
+    let start = html.find(marker).expect("a ctx field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Plays the Global Administrator in the browser: sign in, consent, follow the redirect to
+/// the CLI's loopback listener.
+async fn admin_signs_in(emu: &Emulator, authorize: &str) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let info = emu.info();
+    let page = http
+        .get(authorize)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = [
+        ("ctx", ctx_of(&page)),
+        ("login", info.admin.username.clone()),
+        ("passwd", info.admin.password.clone()),
+    ];
+    let login = format!("{}/{}/login", info.authority, info.tenant_id);
+    let resp = http.post(&login).form(&form).send().await.unwrap();
+    let resp = if resp.status().is_redirection() {
+        resp
+    } else {
+        let page = resp.text().await.unwrap();
+        let consent = format!("{}/{}/consent", info.authority, info.tenant_id);
+        http.post(&consent)
+            .form(&[("ctx", ctx_of(&page)), ("accept", "yes".into())])
+            .send()
+            .await
+            .unwrap()
+    };
+    let landed = resp.headers()["location"].to_str().unwrap().to_owned();
+    let back = http.get(&landed).send().await.unwrap();
+    assert!(back.status().is_success(), "the CLI took the redirect");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_then_restore_after_granting_the_write_permission() {
+    let emu = Emulator::start(Config {
+        users: 2,
+        messages_per_user: 10,
+        seed: 5,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let tenant = emu.tenant();
+    let (admin, other) = (tenant.users[0].id.clone(), tenant.users[1].id.clone());
+    // The backup app gets the read roles only, as Strongroom provisions it.
+    let app = emu
+        .register_app(&m365_emulator::AppSpec {
+            roles: ["User.Read.All", "Mail.Read", "MailboxSettings.Read"]
+                .map(String::from)
+                .to_vec(),
+            ..Default::default()
+        })
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env {
+        archive: dir.path().join("archive"),
+        tmp: dir.path().join("tmp"),
+    };
+    std::fs::create_dir_all(&env.tmp).unwrap();
+    let info = emu.info().clone();
+    let out_dir = dir.path().join("export");
+    let inbox_messages: u64 = tenant.users[0]
+        .mailbox
+        .as_ref()
+        .unwrap()
+        .folders
+        .iter()
+        .filter(|f| !f.search_folder && (f.path == "Inbox" || f.path.starts_with("Inbox/")))
+        .map(|f| f.messages.len() as u64)
+        .sum();
+
+    let (env, refused) = tokio::task::spawn_blocking({
+        let (admin, other, out_dir) = (admin.clone(), other.clone(), out_dir.clone());
+        move || {
+            env.ok(&["init"]);
+            env.ok(&[
+                "connect",
+                "--name",
+                "T",
+                "--tenant",
+                &info.tenant_id,
+                "--client-id",
+                &app.client_id,
+                "--client-secret",
+                &app.client_secret,
+                "--authority",
+                &info.authority,
+                "--graph-url",
+                &info.graph,
+                "--auto-activate",
+            ]);
+            let report: serde_json::Value =
+                serde_json::from_str(&env.ok(&["backup", "--json"])).unwrap();
+            assert_eq!(report["outcome"], "success");
+
+            // Export: EML with a manifest; a second export into the same folder is refused.
+            let out = out_dir.to_str().unwrap();
+            let export: serde_json::Value = serde_json::from_str(&env.ok(&[
+                "export",
+                "--mailbox",
+                &admin,
+                "--folder",
+                "Inbox",
+                "--format",
+                "eml",
+                "--out",
+                out,
+                "--json",
+            ]))
+            .unwrap();
+            assert_eq!(export["messages"], inbox_messages);
+            assert!(out_dir.join("manifest.json").is_file());
+            assert!(out_dir.join("SHA256SUMS").is_file());
+            let again = env.run(&[
+                "export",
+                "--mailbox",
+                &admin,
+                "--format",
+                "mbox",
+                "--out",
+                out,
+                "--json",
+            ]);
+            assert_eq!(again.status.code(), Some(1));
+            let err: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+            assert_eq!(err["error"]["code"], "output_not_empty");
+
+            // Restore with read roles only: refused, with the code to act on.
+            let refused = env.run(&[
+                "restore",
+                "--mailbox",
+                &admin,
+                "--folder",
+                "Inbox",
+                "--to",
+                &other,
+                "--new-folder",
+                "--json",
+            ]);
+            (env, refused)
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let err: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(err["error"]["code"], "restore_permission_needed", "{err}");
+
+    // grant-restore prints the sign-in address and waits for the browser's redirect.
+    let mut child = env
+        .command(&["grant-restore", "--client-id", &emu.info().client_id])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let url = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stderr)
+            .lines()
+            .map(Result::unwrap)
+            .find_map(|l| l.trim().starts_with("http").then(|| l.trim().to_owned()))
+            .expect("a sign-in address")
+    })
+    .await
+    .unwrap();
+    admin_signs_in(&emu, &url).await;
+    let granted = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(granted.status.success());
+    assert!(String::from_utf8_lossy(&granted.stdout).contains("Mail.ReadWrite"));
+
+    // Now the restore runs, and running it again restores nothing twice.
+    tokio::task::spawn_blocking(move || {
+        let args = [
+            "restore",
+            "--mailbox",
+            &admin,
+            "--folder",
+            "Inbox",
+            "--to",
+            &other,
+            "--json",
+        ];
+        let first: serde_json::Value = serde_json::from_str(&env.ok(&args)).unwrap();
+        assert_eq!(first["outcome"], "success", "{first}");
+        assert_eq!(first["restored"], inbox_messages);
+        let second: serde_json::Value = serde_json::from_str(&env.ok(&args)).unwrap();
+        assert_eq!(second["restored"], 0);
+        assert_eq!(second["skipped"], inbox_messages);
+    })
+    .await
+    .unwrap();
+}

@@ -338,6 +338,124 @@ impl Engine {
     pub fn rebuild(&self) -> Result<RebuildSummary> {
         rebuild::rebuild(&self.archive, &self.catalog)
     }
+
+    /// Writes a mailbox (or a folder and its subfolders) at a snapshot to a directory as EML
+    /// or mbox files with a manifest (see [`crate::export`]). Reads the archive only.
+    pub fn export(
+        &self,
+        request: &crate::export::ExportRequest,
+        progress: ProgressSink,
+        cancel: &crate::cancel::CancelToken,
+    ) -> Result<crate::export::ExportReport> {
+        crate::export::run(&self.archive, request, progress, cancel)
+    }
+
+    /// Restores a message, a folder or a mailbox from a snapshot into Microsoft 365 (see
+    /// [`crate::restore`]), through the connection of the task that made the snapshot. A
+    /// tenant that refuses the writes gives [`ErrorCode::RestorePermissionNeeded`]: call
+    /// [`Engine::grant_restore_permission`] once, then restore again.
+    pub async fn restore(
+        &self,
+        request: &crate::restore::RestoreRequest,
+        progress: ProgressSink,
+        cancel: &crate::cancel::CancelToken,
+    ) -> Result<crate::restore::RestoreReport> {
+        let view = MailboxView::open(&self.archive, request.at.as_deref(), &request.mailbox)?;
+        let meta: crate::backup::manifest::SnapshotMeta =
+            serde_json::from_slice(&view.snapshot.meta)?;
+        let task = self
+            .catalog
+            .tasks()?
+            .into_iter()
+            .find(|t| t.id == meta.task_id)
+            .ok_or_else(|| Error::not_found("the task that made this snapshot is gone"))?;
+        if self.busy.swap(true, Ordering::SeqCst) {
+            return Err(Error::new(
+                ErrorCode::ArchiveLocked,
+                "a job is running already",
+            ));
+        }
+        let result = async {
+            let job = crate::restore::Job {
+                archive: &self.archive,
+                graph: self.graph(&task)?,
+                clock: &*self.options.clock,
+            };
+            crate::restore::run(&job, &view, request, progress, cancel).await
+        }
+        .await;
+        self.busy.store(false, Ordering::SeqCst);
+        result
+    }
+
+    /// Grants the task's app the write roles a restore needs (least privilege: backups run
+    /// with read roles only, so this is asked for when the admin first restores). `admin`
+    /// supplies tokens allowed to assign app roles: a Global Administrator's
+    /// [`strongroom_graph::DelegatedSession`] from the sign-in window (scopes
+    /// [`strongroom_graph::provision::provisioning_scopes`]), or an app holding
+    /// AppRoleAssignment.ReadWrite.All. Returns the roles granted.
+    pub async fn grant_restore_permission(
+        &self,
+        task: &Task,
+        admin: impl strongroom_graph::TokenSource,
+    ) -> Result<Vec<String>> {
+        let sealed = self.catalog.sealed_connection(task.id)?;
+        let connection = self.catalog.open_connection(&sealed)?;
+        let (cloud, _) = connection.app_credential()?;
+        let graph =
+            strongroom_graph::GraphClient::with_options(&cloud, admin, self.options.graph.clone());
+        crate::restore::grant_permission(graph, &connection.client_id).await
+    }
+
+    /// Starts a Global Administrator's interactive sign-in (auth code + PKCE) to grant the
+    /// restore permission. `public_client_id` is the public client the sign-in runs as
+    /// (`None`: the task's own app id); `redirect_uri` a loopback URL it registers.
+    pub fn begin_grant_restore(
+        &self,
+        task: &Task,
+        public_client_id: Option<&str>,
+        redirect_uri: &str,
+    ) -> Result<crate::restore::GrantSignIn> {
+        let sealed = self.catalog.sealed_connection(task.id)?;
+        let connection = self.catalog.open_connection(&sealed)?;
+        let (cloud, _) = connection.app_credential()?;
+        let redirect = url::Url::parse(redirect_uri)
+            .map_err(|e| Error::invalid(format!("redirect URI: {e}")))?;
+        let scopes = strongroom_graph::provision::provisioning_scopes(&cloud);
+        let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        let (sign_in, request) = strongroom_graph::SignIn::begin(
+            &cloud,
+            &connection.tenant_id,
+            public_client_id.unwrap_or(&connection.client_id),
+            &redirect,
+            &scopes,
+        );
+        Ok(crate::restore::GrantSignIn {
+            url: request.url.to_string(),
+            redirect_uri: request.redirect_uri.to_string(),
+            sign_in,
+            task_id: task.id,
+        })
+    }
+
+    /// Completes [`Engine::begin_grant_restore`] with the URL the sign-in redirected to, and
+    /// grants the write roles. Returns the roles granted.
+    pub async fn finish_grant_restore(
+        &self,
+        grant: crate::restore::GrantSignIn,
+        redirected_to: &str,
+    ) -> Result<Vec<String>> {
+        let landed = url::Url::parse(redirected_to)
+            .map_err(|e| Error::invalid(format!("redirect URL: {e}")))?;
+        let task = self
+            .catalog
+            .tasks()?
+            .into_iter()
+            .find(|t| t.id == grant.task_id)
+            .ok_or_else(|| Error::not_found("no such task"))?;
+        let session = grant.sign_in.finish(&landed).await?;
+        self.grant_restore_permission(&task, session).await
+    }
 }
 
 fn archive_options(options: &EngineOptions) -> Options {

@@ -37,6 +37,11 @@ pub enum ErrorCode {
     GraphAuth,
     /// Microsoft Graph failed after retries.
     Graph,
+    /// An export's output directory is not empty and overwriting was not allowed.
+    OutputNotEmpty,
+    /// The tenant refused a restore write: the app lacks the write roles. Grant them once
+    /// (`Engine::grant_restore_permission`, `strongroom grant-restore`), then retry.
+    RestorePermissionNeeded,
 }
 
 /// An engine error: `{code, message}` on the wire.

@@ -18,12 +18,16 @@
 pub mod accounts;
 pub mod api;
 pub mod backup;
+pub mod cancel;
 pub mod catalog;
 pub mod error;
+pub mod export;
 pub mod maintenance;
 pub mod progress;
 pub mod rebuild;
 pub mod report;
+pub mod restore;
+pub mod scope;
 pub mod seal;
 pub mod snapshot_view;
 pub mod task;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use strongroom_graph::{Governor, Lane};
+use strongroom_graph::{Governor, GovernorConfig, Lane};
 
 /// One progress event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -89,6 +89,11 @@ impl Meter {
             governor,
             mailboxes: Mutex::default(),
         }
+    }
+
+    /// A meter for jobs that make no Graph requests (export): its throttle waits stay zero.
+    pub fn without_graph(sink: ProgressSink) -> Meter {
+        Meter::new(sink, Governor::new(GovernorConfig::default()))
     }
 
     /// Starts measuring a mailbox's throttle waits.

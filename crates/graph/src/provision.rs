@@ -159,6 +159,28 @@ impl GraphClient {
             .await
     }
 
+    /// The object id of the service principal of the application `app_id` (a client id) in
+    /// this tenant: what [`GraphClient::grant_app_roles`] grants to.
+    pub async fn service_principal_id(&self, app_id: &str) -> Result<String, GraphError> {
+        let mut url = self.url(&["servicePrincipals"]);
+        url.query_pairs_mut()
+            .append_pair(
+                "$filter",
+                &format!("appId eq '{}'", app_id.replace('\'', "''")),
+            )
+            .append_pair("$select", "id,appId");
+        let page: Page<ServicePrincipal> = self.json(&Call::get(url, Lane::Tenant)).await?;
+        page.value
+            .into_iter()
+            .next()
+            .map(|sp| sp.id)
+            .ok_or_else(|| {
+                GraphError::InvalidRequest(format!(
+                    "the tenant has no service principal for {app_id}"
+                ))
+            })
+    }
+
     /// The tenant's Microsoft Graph service principal, with its application roles.
     async fn graph_service_principal(&self) -> Result<ServicePrincipal, GraphError> {
         let mut url = self.url(&["servicePrincipals"]);

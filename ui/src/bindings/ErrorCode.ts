@@ -6,4 +6,4 @@
 /**
  * Stable error codes. The UI switches on these, never on message text.
  */
-export type ErrorCode = "internal" | "wrong_passphrase" | "no_archive" | "archive_exists" | "archive_locked" | "archive_damaged" | "storage" | "catalog" | "not_found" | "task_required" | "task_exists" | "invalid_argument" | "graph_auth" | "graph";
+export type ErrorCode = "internal" | "wrong_passphrase" | "no_archive" | "archive_exists" | "archive_locked" | "archive_damaged" | "storage" | "catalog" | "not_found" | "task_required" | "task_exists" | "invalid_argument" | "graph_auth" | "graph" | "output_not_empty" | "restore_permission_needed";
