@@ -635,6 +635,8 @@ fn progress_bar(json: bool) -> ProgressSink {
                 bar.set_position(o.items);
                 let throttled = if o.throttled_mailboxes > 0 {
                     format!(", {} mailbox(es) throttled", o.throttled_mailboxes)
+                } else if o.throttle_wait_ms > 0 {
+                    format!(", {:.1} s throttled", o.throttle_wait_ms as f64 / 1000.0)
                 } else {
                     String::new()
                 };

@@ -78,11 +78,17 @@ pub fn report(r: &RunReport) {
                 m.changed,
                 m.moved,
                 m.deleted,
-                if m.resynced_folders > 0 {
-                    format!(", {} folder(s) resynced", m.resynced_folders)
-                } else {
-                    String::new()
-                }
+                [
+                    (m.resynced_folders > 0)
+                        .then(|| format!(", {} folder(s) resynced", m.resynced_folders)),
+                    (m.throttle_wait_ms > 0).then(|| format!(
+                        ", throttled {:.1} s",
+                        m.throttle_wait_ms as f64 / 1000.0
+                    )),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<String>()
             ),
             MailboxStatus::Skipped => out!(
                 "{}: skipped ({})",

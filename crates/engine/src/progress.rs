@@ -50,7 +50,7 @@ pub struct Overall {
     pub items_per_second: f64,
     /// Seconds to go at the current item rate, when the total is known.
     pub eta_seconds: Option<f64>,
-    /// Mailboxes whose requests are held back by a `Retry-After` right now.
+    /// Mailboxes with a request waiting on a `Retry-After` fence or a retry backoff right now.
     pub throttled_mailboxes: u64,
     /// Time the run's mailboxes have waited on throttling so far (Retry-After fences and
     /// backoffs, measured by the Graph governor; summed over mailboxes), in milliseconds.

@@ -859,3 +859,48 @@ async fn rebuild_keeps_activations_and_settings_changed_after_the_last_backup() 
     assert!(line(second).new > 0);
     assert_eq!(line(second).status, MailboxStatus::BackedUp);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_mail_has_its_attachments_found_and_recorded() {
+    use mail_parser::{MessageParser, MimeHeaders};
+    let emu = tenant(3, 40, 43).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, task) = setup(&emu, dir.path(), auto_activate()).await;
+    let users = backed_up(&backup(&engine, &task).await);
+    let tenant = emu.tenant();
+    let expected = tenant_messages(&tenant, &users);
+    let mut with_attachments = 0;
+    for user in &users {
+        for m in engine.messages(user, None, None).unwrap() {
+            let (_, mime) = &expected[&m.entry.id];
+            let parsed = MessageParser::new().parse(mime).unwrap();
+            let names: Vec<Option<&str>> =
+                parsed.attachments().map(|a| a.attachment_name()).collect();
+            let found: Vec<Option<&str>> = m
+                .entry
+                .attachments
+                .iter()
+                .map(|a| a.name.as_deref())
+                .collect();
+            assert_eq!(found, names, "{:?}", m.entry.subject);
+            for a in &m.entry.attachments {
+                let bytes: u64 = m.entry.blobs[a.first_blob..a.first_blob + a.blob_count]
+                    .iter()
+                    .map(|b| {
+                        engine
+                            .archive()
+                            .read_blob(&b.parse().unwrap())
+                            .unwrap()
+                            .len() as u64
+                    })
+                    .sum();
+                assert_eq!(bytes, a.size);
+            }
+            with_attachments += usize::from(!found.is_empty());
+        }
+    }
+    assert!(
+        with_attachments >= 5,
+        "{with_attachments} messages with attachments"
+    );
+}

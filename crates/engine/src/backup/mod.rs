@@ -171,7 +171,9 @@ impl<'a> Run<'a> {
             return Err(too_large());
         }
         let mut store = MimeStore::new(self.job.archive);
-        let mut batch = Vec::with_capacity(MIME_BATCH);
+        // Most messages are small: size the batch by the body, not the batch limit.
+        let mut batch =
+            Vec::with_capacity(expected.map_or(64 << 10, |n| n as usize).min(MIME_BATCH));
         let mut received = 0u64;
         loop {
             match body.next().await {
