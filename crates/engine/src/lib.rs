@@ -25,6 +25,7 @@ pub mod progress;
 pub mod rebuild;
 pub mod report;
 pub mod seal;
+pub mod search;
 pub mod snapshot_view;
 pub mod task;
 
