@@ -275,8 +275,12 @@ struct BlockCache {
 #[derive(Default)]
 struct CacheState {
     tick: u64,
-    blocks: HashMap<(u64, usize), (u64, Arc<Vec<u8>>)>,
+    /// (file, block) → (last use, plaintext).
+    blocks: HashMap<BlockKey, (u64, Arc<Vec<u8>>)>,
 }
+
+/// An open file's id and a block number.
+type BlockKey = (u64, usize);
 
 impl BlockCache {
     fn new(capacity: usize) -> Self {
