@@ -139,6 +139,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Search every backed-up message at every point in time, newest first. Filters:
+    /// from: to: subject: folder: mailbox: attachment: has:attachment after:DATE before:DATE.
+    Search {
+        query: String,
+        /// Which page of results (1-based).
+        #[arg(long, default_value_t = 1)]
+        page: u32,
+        #[arg(long, default_value_t = 20)]
+        page_size: u32,
+        #[arg(long)]
+        json: bool,
+    },
     /// Back up a generated demo tenant (in-process emulator) into an archive.
     Demo {
         #[arg(long, default_value_t = 5)]
@@ -191,6 +203,7 @@ impl Command {
             | Command::Verify { json, .. }
             | Command::Prune { json }
             | Command::Rebuild { json }
+            | Command::Search { json, .. }
             | Command::Demo { json, .. } => *json,
             Command::Init | Command::Connect { .. } | Command::Activate { .. } => false,
         }
@@ -409,6 +422,23 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     summary.folders,
                     summary.snapshots
                 );
+            }
+        }
+        Command::Search {
+            query,
+            page,
+            page_size,
+            json,
+        } => {
+            let results = open(&cli)?.search(&strongroom_engine::search::SearchQuery {
+                query: query.clone(),
+                page: *page,
+                page_size: *page_size,
+            })?;
+            if *json {
+                output::json(&results);
+            } else {
+                output::search(&results);
             }
         }
         Command::Demo {
