@@ -197,6 +197,18 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         port: u16,
     },
+    /// Search every backed-up message at every point in time, newest first. Filters:
+    /// from: to: subject: folder: mailbox: attachment: has:attachment after:DATE before:DATE.
+    Search {
+        query: String,
+        /// Which page of results (1-based).
+        #[arg(long, default_value_t = 1)]
+        page: u32,
+        #[arg(long, default_value_t = 20)]
+        page_size: u32,
+        #[arg(long)]
+        json: bool,
+    },
     /// Back up a generated demo tenant (in-process emulator) into an archive.
     Demo {
         #[arg(long, default_value_t = 5)]
@@ -257,7 +269,8 @@ impl Command {
             | Command::Rebuild { json }
             | Command::Demo { json, .. }
             | Command::Export { json, .. }
-            | Command::Restore { json, .. } => *json,
+            | Command::Restore { json, .. }
+            | Command::Search { json, .. } => *json,
             Command::Init
             | Command::Connect { .. }
             | Command::Activate { .. }
@@ -585,6 +598,23 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 roles.join(", "),
                 task.name
             );
+        }
+        Command::Search {
+            query,
+            page,
+            page_size,
+            json,
+        } => {
+            let results = open(&cli)?.search(&strongroom_engine::search::SearchQuery {
+                query: query.clone(),
+                page: *page,
+                page_size: *page_size,
+            })?;
+            if *json {
+                output::json(&results);
+            } else {
+                output::search(&results);
+            }
         }
         Command::Demo {
             users,

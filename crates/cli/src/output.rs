@@ -181,6 +181,35 @@ pub fn restore_report(r: &strongroom_engine::restore::RestoreReport) {
     );
 }
 
+pub fn search(results: &strongroom_engine::search::SearchResults) {
+    for h in &results.hits {
+        let deleted = h
+            .deleted_ms
+            .map(|d| format!("  [deleted {}]", time(d)))
+            .unwrap_or_default();
+        out!(
+            "{:<19}  {:<30}  {}  {}/{}{deleted}",
+            time(h.date_ms),
+            h.from,
+            h.subject,
+            h.mailbox,
+            h.folder_path
+        );
+        if !h.snippet.is_empty() {
+            out!("    {}", h.snippet);
+        }
+    }
+    let shown = results.hits.len() as u64;
+    let first = (results.page as u64 - 1) * results.page_size as u64;
+    out!(
+        "{} match(es); showing {}-{} (page {})",
+        results.total,
+        if shown == 0 { first } else { first + 1 },
+        first + shown,
+        results.page
+    );
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -625,3 +625,101 @@ async fn export_then_restore_after_granting_the_write_permission() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_json_finds_a_planted_message_and_pages() {
+    let emu = Emulator::start(Config {
+        users: 3,
+        messages_per_user: 4,
+        seed: 33,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let user = emu
+        .tenant()
+        .users
+        .iter()
+        .find(|u| u.mailbox.is_some() && u.licensed)
+        .unwrap()
+        .user_principal_name
+        .clone();
+    for n in 0..3 {
+        emu.add_message(
+            &user,
+            "inbox",
+            format!("From: Quill <quill@fabrikam.com>\r\nSubject: Zorblax report {n}\r\nContent-Type: text/plain\r\n\r\nThe zorblax figures, part {n}.\r\n").as_bytes(),
+        )
+        .unwrap();
+        emu.advance_clock(Duration::from_secs(60));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env {
+        archive: dir.path().join("archive"),
+        tmp: dir.path().join("tmp"),
+    };
+    std::fs::create_dir_all(&env.tmp).unwrap();
+    let info = emu.info().clone();
+    tokio::task::spawn_blocking(move || {
+        env.ok(&["init"]);
+        env.ok(&[
+            "connect",
+            "--name",
+            "T",
+            "--tenant",
+            &info.tenant_id,
+            "--client-id",
+            &info.client_id,
+            "--client-secret",
+            &info.client_secret,
+            "--authority",
+            &info.authority,
+            "--graph-url",
+            &info.graph,
+            "--auto-activate",
+        ]);
+        env.ok(&["backup", "--json"]);
+        let page = |n: &str| -> serde_json::Value {
+            serde_json::from_str(&env.ok(&[
+                "search",
+                "zorblax from:quill",
+                "--json",
+                "--page-size",
+                "2",
+                "--page",
+                n,
+            ]))
+            .unwrap()
+        };
+        let first = page("1");
+        assert_eq!(first["total"], 3);
+        assert_eq!(first["page"], 1);
+        let hits = first["hits"].as_array().unwrap();
+        assert_eq!(hits.len(), 2);
+        assert_eq!(hits[0]["subject"], "Zorblax report 2");
+        assert_eq!(hits[0]["mailbox"], user.as_str());
+        assert_eq!(hits[0]["folderPath"], "Inbox");
+        assert!(hits[0]["snippet"].as_str().unwrap().contains("zorblax"));
+        assert!(hits[0]["deletedMs"].is_null());
+        assert!(hits[0]["dateMs"].as_i64().unwrap() > hits[1]["dateMs"].as_i64().unwrap());
+        for key in [
+            "messageId",
+            "snapshotId",
+            "userId",
+            "from",
+            "size",
+            "hasAttachments",
+        ] {
+            assert!(!hits[0][key].is_null(), "{key}");
+        }
+        assert_eq!(page("2")["hits"][0]["subject"], "Zorblax report 0");
+        let text = env.ok(&["search", "zorblax"]);
+        assert!(text.contains("Zorblax report 1") && text.contains("3 match(es)"));
+        let out = env.run(&["search", "before:someday", "--json"]);
+        assert_eq!(out.status.code(), Some(1));
+        let err: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(err["error"]["code"], "invalid_argument");
+    })
+    .await
+    .unwrap();
+}

@@ -20,6 +20,7 @@ use crate::maintenance::{self, PruneSummary, VerifyReport};
 use crate::progress::ProgressSink;
 use crate::rebuild::{self, RebuildSummary};
 use crate::report::RunReport;
+use crate::search::{IndexSummary, Search, SearchQuery, SearchResults};
 use crate::snapshot_view::{self, FolderInfo, MailboxView, MessageInfo, SnapshotInfo};
 use crate::task::{Connection, Credential, Service, Task, TaskSettings};
 
@@ -83,6 +84,7 @@ pub struct Engine {
     dir: PathBuf,
     options: EngineOptions,
     busy: AtomicBool,
+    search: Search,
 }
 
 impl std::fmt::Debug for Engine {
@@ -132,6 +134,7 @@ impl Engine {
             dir: dir.to_owned(),
             options,
             busy: AtomicBool::new(false),
+            search: Search::default(),
         })
     }
 
@@ -212,6 +215,11 @@ impl Engine {
     /// Changes a task's settings, and records them in the archive so `rebuild` keeps them.
     pub fn update_settings(&self, task: &Task, settings: &TaskSettings) -> Result<()> {
         self.catalog.update_settings(task.id, settings)?;
+        if !settings.index_for_search {
+            // Turning search off deletes what the index holds of the task.
+            self.search
+                .forget_task(&self.archive, task.id, &self.search_tasks()?)?;
+        }
         self.record_task(task)
     }
 
@@ -281,6 +289,13 @@ impl Engine {
             backup::run(&job, progress).await
         }
         .await;
+        if result.is_ok() {
+            // The search commit comes after the catalog's; if it fails (or the process dies
+            // first) the next backup or search indexes what was missed.
+            if let Err(e) = self.index_for_search() {
+                tracing::warn!(code = ?e.code, "search index not updated: {e}");
+            }
+        }
         self.busy.store(false, Ordering::SeqCst);
         result
     }
@@ -334,9 +349,35 @@ impl Engine {
         maintenance::prune(&self.archive, &self.catalog)
     }
 
-    /// Recreates the catalog from the archive alone.
+    /// Recreates the catalog, then the search index, from the archive alone.
     pub fn rebuild(&self) -> Result<RebuildSummary> {
-        rebuild::rebuild(&self.archive, &self.catalog)
+        let summary = rebuild::rebuild(&self.archive, &self.catalog)?;
+        self.search.rebuild(&self.archive, &self.search_tasks()?)?;
+        Ok(summary)
+    }
+
+    /// Ids of the tasks whose "Index all data for search" is on.
+    fn search_tasks(&self) -> Result<std::collections::HashSet<i64>> {
+        Ok(self
+            .catalog
+            .tasks()?
+            .into_iter()
+            .filter(|t| t.settings.index_for_search)
+            .map(|t| t.id)
+            .collect())
+    }
+
+    /// Indexes every snapshot the search index has not seen yet.
+    pub fn index_for_search(&self) -> Result<IndexSummary> {
+        self.search.catch_up(&self.archive, &self.search_tasks()?)
+    }
+
+    /// Searches every message of every point in time (catching the index up first unless a
+    /// job is running).
+    pub fn search(&self, query: &SearchQuery) -> Result<SearchResults> {
+        let idle = !self.busy.load(Ordering::SeqCst);
+        self.search
+            .query(&self.archive, &self.search_tasks()?, idle, query)
     }
 
     /// Writes a mailbox (or a folder and its subfolders) at a snapshot to a directory as EML

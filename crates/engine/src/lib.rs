@@ -29,6 +29,7 @@ pub mod report;
 pub mod restore;
 pub mod scope;
 pub mod seal;
+pub mod search;
 pub mod snapshot_view;
 pub mod task;
 
