@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use futures::TryStreamExt;
-use m365_emulator::{AppSpec, Config, Emulator, MessageUpdate};
+use m365_emulator::{AppSpec, Config, Emulator, FaultKind, MessageUpdate, ScheduledFault};
 use strongroom_archive::KdfParams;
 use strongroom_engine::api::{ConnectRequest, Engine, EngineOptions};
 use strongroom_engine::cancel::CancelToken;
@@ -565,4 +565,42 @@ async fn cancelling_stops_between_whole_messages() {
         events.last(),
         Some(ProgressEvent::MailboxFinished { ok: false, .. })
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_attachment_leaves_no_half_message_and_a_rerun_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = fixture(dir.path(), false).await;
+    // The large attachment's upload session cannot be created, once.
+    fx.emu.schedule_fault(
+        ScheduledFault {
+            kind: FaultKind::GatewayTimeout,
+            path_contains: Some("createUploadSession".into()),
+        },
+        1,
+    );
+    let req = RestoreRequest {
+        folder: Some("Inbox".into()),
+        to: Some(fx.other.clone()),
+        new_folder: true,
+        ..request(&fx.source)
+    };
+    let report = restore(&fx.engine, &req).await;
+    assert_eq!(report.outcome, Outcome::Partial);
+    assert_eq!(report.failed.len(), 1);
+    assert!(report.restored > 0);
+    let folder = report.restore_folder.clone().unwrap();
+    let partial = read_back(&fx, &fx.other, &format!("{folder}/")).await;
+    assert!(
+        !partial.contains_key("Inbox/Projects/Big"),
+        "the message whose attachment failed was removed again"
+    );
+
+    let rerun = restore(&fx.engine, &req).await;
+    assert_eq!(rerun.outcome, Outcome::Success, "{:?}", rerun.failed);
+    assert_eq!(rerun.restored, 1);
+    assert_eq!(rerun.skipped, report.restored);
+    let source = read_back(&fx, &fx.source, "Inbox/Projects/").await;
+    let restored = read_back(&fx, &fx.other, &format!("{folder}/Inbox/Projects/")).await;
+    assert_eq!(restored, source);
 }

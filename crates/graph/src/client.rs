@@ -107,10 +107,13 @@ impl Call {
         }
     }
 
+    /// A POST creates something: not repeated after a 5xx or a broken connection, where the
+    /// service may have acted (a `$batch` of GETs sets `idempotent` back itself).
     pub fn post_json(url: Url, lane: Lane, body: serde_json::Value) -> Call {
         Call {
             method: Method::POST,
             body: Some(CallBody::Json(body)),
+            idempotent: false,
             ..Call::get(url, lane)
         }
     }
@@ -508,6 +511,16 @@ mod tests {
 
     fn next_step_i(e: &ServiceError, reauthenticated: bool) -> Step {
         next_step(e, reauthenticated, true)
+    }
+
+    #[test]
+    fn a_json_post_is_not_idempotent() {
+        let url = Url::parse("https://graph.microsoft.com/v1.0/users/u/messages").unwrap();
+        let call = Call::post_json(url, Lane::mailbox("u"), serde_json::json!({}));
+        assert!(
+            !call.idempotent,
+            "a retried create could duplicate a message"
+        );
     }
 
     #[test]

@@ -196,6 +196,18 @@ impl Emulator {
         self.shared.throttle.set(throttle, concurrency_limit);
     }
 
+    /// Scales Outlook's upload limit (150 MB per 5 minutes per app and mailbox) for a
+    /// benchmark; applies while throttling is on.
+    pub fn set_upload_limit(&self, bytes: u64, per: Duration) {
+        self.shared.throttle.set_upload_limit(bytes, per);
+    }
+
+    /// Upload bytes (POST/PUT/PATCH bodies) admitted for `mailbox` (as the request path
+    /// names it) while throttling is on.
+    pub fn uploaded_bytes(&self, mailbox: &str) -> u64 {
+        self.shared.throttle.uploaded(mailbox)
+    }
+
     pub fn set_faults(&self, rate: f64, kinds: Vec<FaultKind>) {
         self.shared.faults.set(rate, kinds);
     }

@@ -33,6 +33,10 @@ struct State {
     mode: Throttle,
     concurrency: usize,
     lanes: HashMap<(String, String), Lane>,
+    /// Upload limit: bytes per window (ms). Microsoft's unless a benchmark scales it.
+    upload_limit: (u64, i64),
+    /// Upload bytes admitted per mailbox since start (all apps), for benchmarks.
+    uploaded: HashMap<String, u64>,
 }
 
 #[derive(Debug)]
@@ -93,6 +97,8 @@ impl Throttler {
                 mode,
                 concurrency: concurrency.max(1),
                 lanes: HashMap::new(),
+                upload_limit: (INCOMING_BYTES, INCOMING_WINDOW_MS),
+                uploaded: HashMap::new(),
             }),
         }
     }
@@ -106,6 +112,19 @@ impl Throttler {
         s.mode = mode;
         s.concurrency = concurrency.max(1);
         s.lanes.clear();
+    }
+
+    /// Scales the upload limit (default: 150 MB per 5 minutes), keeping its sliding-window
+    /// shape, so a benchmark reaches it in seconds. Applies whenever throttling is on.
+    pub fn set_upload_limit(&self, bytes: u64, per: std::time::Duration) {
+        let mut s = self.lock();
+        s.upload_limit = (bytes, per.as_millis() as i64);
+        s.lanes.clear();
+    }
+
+    /// Upload bytes admitted for `mailbox` so far.
+    pub fn uploaded(&self, mailbox: &str) -> u64 {
+        self.lock().uploaded.get(mailbox).copied().unwrap_or(0)
     }
 
     pub fn mode(&self) -> (Throttle, usize) {
@@ -127,6 +146,7 @@ impl Throttler {
             return Ok(false);
         };
         let limit = s.concurrency;
+        let (upload_bytes, upload_window_ms) = s.upload_limit;
         let lane = s
             .lanes
             .entry((app.to_string(), mailbox.to_string()))
@@ -147,14 +167,23 @@ impl Throttler {
         while lane
             .incoming
             .front()
-            .is_some_and(|&(t, _)| t <= now_ms - INCOMING_WINDOW_MS)
+            .is_some_and(|&(t, _)| t <= now_ms - upload_window_ms)
         {
             lane.incoming.pop_front();
         }
         let uploaded: u64 = lane.incoming.iter().map(|&(_, b)| b).sum();
-        if incoming_bytes > 0 && uploaded + incoming_bytes > INCOMING_BYTES {
-            let oldest = lane.incoming.front().map(|&(t, _)| t).unwrap_or(now_ms);
-            let retry_after = ((oldest + INCOMING_WINDOW_MS - now_ms) as f64 / 1000.0).max(0.001);
+        if incoming_bytes > 0 && uploaded + incoming_bytes > upload_bytes {
+            // Retry-After: until enough of the window has slid out for this body to fit.
+            let mut freed = 0;
+            let mut until = now_ms;
+            for &(t, b) in &lane.incoming {
+                freed += b;
+                until = t + upload_window_ms;
+                if uploaded - freed + incoming_bytes <= upload_bytes {
+                    break;
+                }
+            }
+            let retry_after = ((until - now_ms) as f64 / 1000.0).max(0.001);
             return Err(Refusal::IncomingBytes { retry_after });
         }
         if incoming_bytes > 0 {
@@ -162,6 +191,7 @@ impl Throttler {
         }
         lane.window.push_back(now_ms);
         lane.in_flight += 1;
+        *s.uploaded.entry(mailbox.to_string()).or_default() += incoming_bytes;
         Ok(true)
     }
 
@@ -212,6 +242,24 @@ mod tests {
             other => panic!("expected budget refusal, got {other:?}"),
         }
         assert_eq!(t.admit("a", "m", 0, 1000), Ok(true));
+    }
+
+    #[test]
+    fn a_scaled_upload_limit_waits_until_the_body_fits() {
+        let t = Throttler::new(Throttle::Realistic, 4);
+        t.set_upload_limit(100, Duration::from_secs(10));
+        for (i, now) in [0, 1_000, 2_000].into_iter().enumerate() {
+            assert_eq!(t.admit("a", "m", 30, now), Ok(true), "upload {i}");
+            t.release("a", "m");
+        }
+        // 90 of 100 bytes used; 50 more fit once the first two uploads (at 0 s and 1 s) leave
+        // the window, at 11 s.
+        match t.admit("a", "m", 50, 3_000) {
+            Err(Refusal::IncomingBytes { retry_after }) => assert_eq!(retry_after, 8.0),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert_eq!(t.admit("a", "m", 50, 11_000), Ok(true));
+        assert_eq!(t.uploaded("m"), 140);
     }
 
     #[test]
