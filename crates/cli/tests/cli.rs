@@ -416,49 +416,11 @@ async fn a_first_backup_killed_half_way_lists_and_reads_its_checkpoint() {
     }
 }
 
-/// The value of the hidden `ctx` input of the emulator's sign-in and consent pages.
-fn ctx_of(html: &str) -> String {
-    let marker = r#"name="ctx" value=""#;
-    let start = html.find(marker).expect("a ctx field") + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
 /// Plays the Global Administrator in the browser: sign in, consent, follow the redirect to
 /// the CLI's loopback listener.
 async fn admin_signs_in(emu: &Emulator, authorize: &str) {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let info = emu.info();
-    let page = http
-        .get(authorize)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let form = [
-        ("ctx", ctx_of(&page)),
-        ("login", info.admin.username.clone()),
-        ("passwd", info.admin.password.clone()),
-    ];
-    let login = format!("{}/{}/login", info.authority, info.tenant_id);
-    let resp = http.post(&login).form(&form).send().await.unwrap();
-    let resp = if resp.status().is_redirection() {
-        resp
-    } else {
-        let page = resp.text().await.unwrap();
-        let consent = format!("{}/{}/consent", info.authority, info.tenant_id);
-        http.post(&consent)
-            .form(&[("ctx", ctx_of(&page)), ("accept", "yes".into())])
-            .send()
-            .await
-            .unwrap()
-    };
-    let landed = resp.headers()["location"].to_str().unwrap().to_owned();
-    let back = http.get(&landed).send().await.unwrap();
+    let landed = emu.sign_in_as_admin(authorize).await.unwrap();
+    let back = reqwest::get(&landed).await.unwrap();
     assert!(back.status().is_success(), "the CLI took the redirect");
 }
 

@@ -7,76 +7,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use m365_emulator::{Config, Emulator, FaultKind, MessageUpdate, ScheduledFault, TenantSnapshot};
-use strongroom_archive::KdfParams;
 use strongroom_engine::accounts::{AccountStatus, Selection, SkipReason};
-use strongroom_engine::api::{ConnectRequest, Engine, EngineOptions};
-use strongroom_engine::progress;
+use strongroom_engine::api::{Engine, EngineOptions};
 use strongroom_engine::report::{MailboxStatus, Outcome, RunReport};
-use strongroom_engine::task::{Credential, Task, TaskSettings};
-use strongroom_graph::{Backoff, ClientOptions};
+use strongroom_engine::task::TaskSettings;
 
-fn options() -> EngineOptions {
-    EngineOptions {
-        graph: ClientOptions {
-            backoff: Backoff::new(Duration::from_millis(5), Duration::from_millis(100), 12),
-            ..ClientOptions::default()
-        },
-        ..EngineOptions::default()
-    }
-}
-
-/// A generated tenant with default behaviour (no throttling, no faults).
-async fn tenant(users: usize, messages_per_user: usize, seed: u64) -> Emulator {
-    Emulator::start(Config {
-        users,
-        messages_per_user,
-        seed,
-        ..Config::default()
-    })
-    .await
-    .unwrap()
-}
-
-/// Task settings that activate every mailbox discovery finds.
-fn auto_activate() -> TaskSettings {
-    TaskSettings {
-        auto_activate_new: true,
-        ..TaskSettings::default()
-    }
-}
-
-async fn setup(emu: &Emulator, dir: &Path, settings: TaskSettings) -> (Engine, Task) {
-    setup_with(emu, dir, settings, options()).await
-}
-
-/// A new archive in `dir` with one task connected to the emulator's app.
-async fn setup_with(
-    emu: &Emulator,
-    dir: &Path,
-    settings: TaskSettings,
-    options: EngineOptions,
-) -> (Engine, Task) {
-    let engine = Engine::init(dir, "pw", KdfParams::insecure_for_tests(), options).unwrap();
-    let info = emu.info();
-    engine
-        .connect(ConnectRequest {
-            name: "Contoso".into(),
-            tenant_id: info.tenant_id.clone(),
-            client_id: info.client_id.clone(),
-            credential: Credential::Secret(info.client_secret.clone()),
-            authority: Some(info.authority.clone()),
-            graph_url: Some(info.graph.clone()),
-            settings,
-        })
-        .await
-        .unwrap();
-    let task = engine.task(None).unwrap();
-    (engine, task)
-}
-
-async fn backup(engine: &Engine, task: &Task) -> RunReport {
-    engine.backup(task, progress::silent()).await.unwrap()
-}
+mod support;
+use support::*;
 
 /// Every message of every backed-up mailbox (search folders hold none of their own).
 fn tenant_messages(

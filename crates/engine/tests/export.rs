@@ -5,19 +5,18 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::time::Duration;
 
 use m365_emulator::{Config, Emulator, TenantSnapshot};
 use sha2::{Digest, Sha256};
-use strongroom_archive::KdfParams;
-use strongroom_engine::api::{ConnectRequest, Engine, EngineOptions};
+use strongroom_engine::api::Engine;
 use strongroom_engine::cancel::CancelToken;
 use strongroom_engine::export::{ExportFormat, ExportRequest, Manifest, MANIFEST_FILE};
 use strongroom_engine::progress;
 use strongroom_engine::report::MailboxStatus;
-use strongroom_engine::task::{Credential, TaskSettings};
 use strongroom_engine::ErrorCode;
-use strongroom_graph::{Backoff, ClientOptions};
+
+mod support;
+use support::*;
 
 /// A message whose body has lines an mbox reader would take for separators.
 const FROM_LINES: &[u8] = b"From: Ann <ann@example.com>\r\nTo: Bob <bob@example.com>\r\n\
@@ -50,37 +49,8 @@ async fn backed_up_tenant(dir: &Path) -> (Emulator, Engine, Vec<String>) {
         emu.add_message(&admin, &id, FROM_LINES).unwrap();
     }
     emu.add_message(&admin, "Inbox", FROM_LINES).unwrap();
-    let engine = Engine::init(
-        dir,
-        "pw",
-        KdfParams::insecure_for_tests(),
-        EngineOptions {
-            graph: ClientOptions {
-                backoff: Backoff::new(Duration::from_millis(5), Duration::from_millis(100), 12),
-                ..ClientOptions::default()
-            },
-            ..EngineOptions::default()
-        },
-    )
-    .unwrap();
-    let info = emu.info();
-    engine
-        .connect(ConnectRequest {
-            name: "Contoso".into(),
-            tenant_id: info.tenant_id.clone(),
-            client_id: info.client_id.clone(),
-            credential: Credential::Secret(info.client_secret.clone()),
-            authority: Some(info.authority.clone()),
-            graph_url: Some(info.graph.clone()),
-            settings: TaskSettings {
-                auto_activate_new: true,
-                ..TaskSettings::default()
-            },
-        })
-        .await
-        .unwrap();
-    let task = engine.task(None).unwrap();
-    let report = engine.backup(&task, progress::silent()).await.unwrap();
+    let (engine, task) = setup(&emu, dir, auto_activate()).await;
+    let report = backup(&engine, &task).await;
     let mut users: Vec<String> = report
         .mailboxes
         .iter()

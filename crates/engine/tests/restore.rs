@@ -7,32 +7,21 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use base64::Engine as _;
 use futures::TryStreamExt;
 use m365_emulator::{AppSpec, Config, Emulator, FaultKind, MessageUpdate, ScheduledFault};
-use strongroom_archive::KdfParams;
-use strongroom_engine::api::{ConnectRequest, Engine, EngineOptions};
+use strongroom_engine::api::{ConnectRequest, Engine};
 use strongroom_engine::cancel::CancelToken;
 use strongroom_engine::progress::{self, ProgressEvent, ProgressSink};
 use strongroom_engine::report::Outcome;
 use strongroom_engine::restore::{RestoreReport, RestoreRequest};
-use strongroom_engine::task::{Credential, Task, TaskSettings};
+use strongroom_engine::task::{Credential, Task};
 use strongroom_engine::ErrorCode;
-use strongroom_graph::{
-    AppCredential, AppSecret, Backoff, ClientOptions, Cloud, GraphClient, READ_ROLES,
-};
+use strongroom_graph::{AppCredential, AppSecret, Cloud, GraphClient, READ_ROLES};
 
-fn options() -> EngineOptions {
-    EngineOptions {
-        graph: ClientOptions {
-            backoff: Backoff::new(Duration::from_millis(5), Duration::from_millis(100), 12),
-            ..ClientOptions::default()
-        },
-        ..EngineOptions::default()
-    }
-}
+mod support;
+use support::*;
 
 /// A 3.5 MB attachment (upload session), a small one and an inline image.
 fn big_mime() -> Vec<u8> {
@@ -113,24 +102,13 @@ async fn fixture(dir: &Path, read_only: bool) -> Fixture {
     } else {
         (info.client_id.clone(), info.client_secret.clone())
     };
-    let engine = Engine::init(dir, "pw", KdfParams::insecure_for_tests(), options()).unwrap();
-    engine
-        .connect(ConnectRequest {
-            name: "Contoso".into(),
-            tenant_id: info.tenant_id.clone(),
-            client_id,
-            credential: Credential::Secret(secret),
-            authority: Some(info.authority.clone()),
-            graph_url: Some(info.graph.clone()),
-            settings: TaskSettings {
-                auto_activate_new: true,
-                ..TaskSettings::default()
-            },
-        })
-        .await
-        .unwrap();
-    let task = engine.task(None).unwrap();
-    let report = engine.backup(&task, progress::silent()).await.unwrap();
+    let request = ConnectRequest {
+        client_id,
+        credential: Credential::Secret(secret),
+        ..connect_request(&emu, auto_activate())
+    };
+    let (engine, task) = setup_request(dir, request, options()).await;
+    let report = backup(&engine, &task).await;
     assert_eq!(
         report.outcome,
         Outcome::Success,
@@ -158,51 +136,6 @@ fn admin_graph(emu: &Emulator) -> GraphClient {
         AppSecret::Secret(info.client_secret.clone()),
     );
     GraphClient::new(&cloud, credential)
-}
-
-/// The value of the hidden `ctx` input of the emulator's sign-in and consent pages.
-fn ctx_of(html: &str) -> String {
-    let marker = r#"name="ctx" value=""#;
-    let start = html.find(marker).expect("a ctx field") + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-/// Drives the sign-in window as the Global Administrator would (sign in, consent); returns
-/// the URL the browser is redirected to.
-async fn sign_in_as_admin(emu: &Emulator, authorize: &str) -> String {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let info = emu.info();
-    let page = http
-        .get(authorize)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let login = format!("{}/{}/login", info.authority, info.tenant_id);
-    let form = [
-        ("ctx", ctx_of(&page)),
-        ("login", info.admin.username.clone()),
-        ("passwd", info.admin.password.clone()),
-    ];
-    let resp = http.post(&login).form(&form).send().await.unwrap();
-    let resp = if resp.status().is_redirection() {
-        resp
-    } else {
-        let page = resp.text().await.unwrap();
-        let consent = format!("{}/{}/consent", info.authority, info.tenant_id);
-        http.post(&consent)
-            .form(&[("ctx", ctx_of(&page)), ("accept", "yes".into())])
-            .send()
-            .await
-            .unwrap()
-    };
-    assert!(resp.status().is_redirection(), "{}", resp.status());
-    resp.headers()["location"].to_str().unwrap().to_owned()
 }
 
 fn request(mailbox: &str) -> RestoreRequest {
@@ -510,7 +443,7 @@ async fn a_read_only_app_is_asked_for_the_restore_permission_then_restores() {
         .engine
         .begin_grant_restore(&fx.task, Some(&info.client_id), "http://127.0.0.1:53682/")
         .unwrap();
-    let landed = sign_in_as_admin(&fx.emu, &grant.url).await;
+    let landed = fx.emu.sign_in_as_admin(&grant.url).await.unwrap();
     let granted = fx
         .engine
         .finish_grant_restore(grant, &landed)

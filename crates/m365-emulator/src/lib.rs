@@ -25,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admin_browser;
 pub mod clock;
 pub mod config;
 pub mod control;

@@ -199,47 +199,9 @@ pub fn begin_sign_in(emu: &Emulator, scopes: &[&str]) -> (SignIn, SignInRequest)
     )
 }
 
-/// The value of the hidden `ctx` input of the emulator's sign-in and consent pages.
-fn ctx_of(html: &str) -> String {
-    let marker = r#"name="ctx" value=""#;
-    let start = html.find(marker).expect("a ctx field") + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-/// Drive the sign-in window as the admin would: open the authorize URL, sign in, consent.
+/// Drive the sign-in window as the admin would (the emulator plays the browser).
 /// Returns the URL the webview is redirected to.
 pub async fn sign_in_as_admin(emu: &Emulator, authorize: &url::Url) -> url::Url {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let info = emu.info();
-    let page = http
-        .get(authorize.clone())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let login = format!("{}/{}/login", info.authority, info.tenant_id);
-    let form = [
-        ("ctx", ctx_of(&page)),
-        ("login", info.admin.username.clone()),
-        ("passwd", info.admin.password.clone()),
-    ];
-    let resp = http.post(&login).form(&form).send().await.unwrap();
-    let resp = if resp.status().is_redirection() {
-        resp
-    } else {
-        let page = resp.text().await.unwrap();
-        let consent = format!("{}/{}/consent", info.authority, info.tenant_id);
-        http.post(&consent)
-            .form(&[("ctx", ctx_of(&page)), ("accept", "yes".into())])
-            .send()
-            .await
-            .unwrap()
-    };
-    assert!(resp.status().is_redirection(), "{}", resp.status());
-    url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap()
+    let landed = emu.sign_in_as_admin(authorize.as_str()).await.unwrap();
+    url::Url::parse(&landed).unwrap()
 }
