@@ -358,12 +358,19 @@ async fn deleted_messages_stay_found_crashes_are_repaired_rebuild_matches_and_of
         Some(second.id.as_str()),
         "index is behind"
     );
-    // The next search indexes what the index missed.
+    // While another process holds the archive's write lock (a backup), search answers from
+    // the index as it is, without writing to it.
+    let other_process = engine.archive().writer().unwrap();
+    assert_eq!(ids(&engine, "wubbalubba"), [lunch, numbers, plumbus]);
+    drop(other_process);
+    // Then the next search indexes what the index missed.
     assert_eq!(
         ids(&engine, "wubbalubba"),
         [late.immutable_id.as_str(), lunch, numbers, plumbus]
     );
     assert_eq!(hit(&engine, "wubbalubba", lunch).snapshot_id, third.id);
+    // The index's files (orphans of the crash included) are sound archive files.
+    assert!(engine.verify(true).unwrap().ok);
 
     // Rebuild recreates the index from the archive alone, with the same answers.
     let queries = [
