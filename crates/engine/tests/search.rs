@@ -358,12 +358,19 @@ async fn deleted_messages_stay_found_crashes_are_repaired_rebuild_matches_and_of
         Some(second.id.as_str()),
         "index is behind"
     );
-    // The next search indexes what the index missed.
+    // While another process holds the archive's write lock (a backup), search answers from
+    // the index as it is, without writing to it.
+    let other_process = engine.archive().writer().unwrap();
+    assert_eq!(ids(&engine, "wubbalubba"), [lunch, numbers, plumbus]);
+    drop(other_process);
+    // Then the next search indexes what the index missed.
     assert_eq!(
         ids(&engine, "wubbalubba"),
         [late.immutable_id.as_str(), lunch, numbers, plumbus]
     );
     assert_eq!(hit(&engine, "wubbalubba", lunch).snapshot_id, third.id);
+    // The index's files (orphans of the crash included) are sound archive files.
+    assert!(engine.verify(true).unwrap().ok);
 
     // Rebuild recreates the index from the archive alone, with the same answers.
     let queries = [
@@ -437,4 +444,45 @@ fn assert_no_plaintext(dir: &Path, secrets: &[&str]) {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turning_search_off_for_one_task_keeps_the_others() {
+    let (emu, _) = planted_tenant().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, first) = setup(&emu, dir.path()).await;
+    let info = emu.info();
+    let second = engine
+        .connect(ConnectRequest {
+            name: "Contoso again".into(),
+            tenant_id: info.tenant_id.clone(),
+            client_id: info.client_id.clone(),
+            credential: Credential::Secret(info.client_secret.clone()),
+            authority: Some(info.authority.clone()),
+            graph_url: Some(info.graph.clone()),
+            settings: first.settings.clone(),
+        })
+        .await
+        .unwrap();
+    backup(&engine, &first).await;
+    backup(&engine, &second).await;
+    let tasks = |r: SearchResults| r.hits.iter().map(|h| h.task_id).collect::<Vec<_>>();
+    let mut both = tasks(search(&engine, "wubbalubba"));
+    both.sort();
+    assert_eq!(
+        both,
+        [first.id, first.id, first.id, second.id, second.id, second.id]
+    );
+    let mut settings = first.settings.clone();
+    settings.index_for_search = false;
+    engine.update_settings(&first, &settings).unwrap();
+    assert!(SearchIndex::exists(engine.archive()).unwrap());
+    assert_eq!(
+        tasks(search(&engine, "wubbalubba")),
+        [second.id, second.id, second.id]
+    );
+    // Back on: the task's snapshots are indexed again.
+    settings.index_for_search = true;
+    engine.update_settings(&first, &settings).unwrap();
+    assert_eq!(search(&engine, "wubbalubba").total, 6);
 }

@@ -28,7 +28,12 @@ struct MailboxAt {
 
 /// The mailboxes of a snapshot, by user id.
 fn mailboxes(archive: &Archive, snapshot_id: &str) -> Result<BTreeMap<String, MailboxAt>> {
-    let snapshot = snapshot_view::resolve(archive, Some(snapshot_id))?;
+    // Loaded by id, not resolved by prefix: resolving lists every snapshot, and a rebuild
+    // loads one per snapshot.
+    let id = snapshot_id
+        .parse()
+        .map_err(|_| Error::internal("the search index names a malformed snapshot id"))?;
+    let snapshot = archive.load_snapshot(&id)?;
     let (root, meta): (_, RootManifest) = manifest::read(archive, &snapshot.root)?;
     Ok(meta
         .accounts

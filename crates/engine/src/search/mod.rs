@@ -250,11 +250,19 @@ impl SearchIndex {
         Ok(())
     }
 
-    /// Indexes every snapshot of `tasks` not indexed yet, in one commit.
+    /// Indexes every snapshot of `tasks` not indexed yet, in one commit. Holds the
+    /// archive's write lock meanwhile, so two processes never write the index at once
+    /// (fails with `archive_locked` while another process backs up or prunes).
     pub fn catch_up(&self, archive: &Archive, tasks: &HashSet<i64>) -> Result<IndexSummary> {
+        if indexer::unseen(archive, &self.state()?, tasks)?.is_empty() {
+            return Ok(IndexSummary::default());
+        }
+        let _lock = archive.writer()?;
+        // Another process may have indexed meanwhile: read the state again under the lock.
         let mut state = self.state()?;
         let todo = indexer::unseen(archive, &state, tasks)?;
         if todo.is_empty() {
+            self.reader.reload()?;
             return Ok(IndexSummary::default());
         }
         let mut writer = self.index.writer_with_num_threads(1, WRITER_MEMORY)?;
@@ -278,7 +286,8 @@ impl SearchIndex {
     }
 
     /// Removes a task's documents (its search option was turned off).
-    pub fn forget_task(&self, task: i64) -> Result<()> {
+    pub fn forget_task(&self, archive: &Archive, task: i64) -> Result<()> {
+        let _lock = archive.writer()?;
         let mut state = self.state()?;
         let mut writer: tantivy::IndexWriter =
             self.index.writer_with_num_threads(1, WRITER_MEMORY)?;
@@ -291,6 +300,8 @@ impl SearchIndex {
 
     /// One page of the messages matching `q`, newest first.
     pub fn search(&self, q: &SearchQuery) -> Result<SearchResults> {
+        // Pick up commits made by another process (a backup run by the CLI).
+        self.reader.reload()?;
         let state = self.state()?;
         let page = q.page.max(1);
         let page_size = q.page_size.clamp(1, MAX_PAGE_SIZE);
@@ -395,7 +406,13 @@ impl Search {
         }
         self.with(archive, |index| {
             if catch_up {
-                index.catch_up(archive, tasks)?;
+                match index.catch_up(archive, tasks) {
+                    // Another process is backing up: it indexes when it is done.
+                    Err(e) if e.code == ErrorCode::ArchiveLocked => {}
+                    other => {
+                        other?;
+                    }
+                }
             }
             index.search(q)
         })
@@ -411,6 +428,7 @@ impl Search {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         if remaining.is_empty() {
             *open = None;
+            let _lock = archive.writer()?;
             return SearchIndex::delete(archive);
         }
         if !SearchIndex::exists(archive)? {
@@ -419,7 +437,9 @@ impl Search {
         if open.is_none() {
             *open = Some(SearchIndex::open_or_create(archive)?);
         }
-        open.as_ref().expect("opened above").forget_task(task)
+        open.as_ref()
+            .expect("opened above")
+            .forget_task(archive, task)
     }
 
     /// Deletes the index and recreates it from every snapshot of `tasks`.
@@ -427,6 +447,7 @@ impl Search {
         {
             let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
             *open = None;
+            let _lock = archive.writer()?;
             SearchIndex::delete(archive)?;
         }
         self.catch_up(archive, tasks)
