@@ -12,6 +12,9 @@
 //! - `memory`: peak RSS of the `strongroom backup` process on tenants of 1×, 2× and 4× the
 //!   size, with messages carrying tens of MB of attachments (target: flat, well under 300 MiB).
 //!
+//! `--mailboxes-at-once N` (with `throttle`) runs the engine in this process with N
+//! mailboxes backed up at once instead of the binary with the engine's default: a what-if.
+//!
 //! Without a name every benchmark runs. `--quick` takes a few minutes in all on 2 cores.
 //! Each benchmark prints a table and one JSON line; docs/BENCHMARKS.md records the results.
 
@@ -27,6 +30,9 @@ use std::path::Path;
 /// Command-line switches.
 pub struct Args {
     pub quick: bool,
+    /// `throttle` only: run the engine in-process with this many mailboxes at once (a
+    /// what-if for the engine's default of 4), instead of the `strongroom` binary.
+    pub mailboxes_at_once: Option<usize>,
     benches: Vec<String>,
 }
 
@@ -39,14 +45,22 @@ impl Args {
 fn args() -> Args {
     let mut args = Args {
         quick: false,
+        mailboxes_at_once: None,
         benches: Vec::new(),
     };
-    for a in std::env::args().skip(1) {
+    let mut argv = std::env::args().skip(1);
+    while let Some(a) = argv.next() {
         match a.as_str() {
             "--quick" => args.quick = true,
+            "--mailboxes-at-once" => {
+                let n = argv.next().and_then(|n| n.parse().ok());
+                args.mailboxes_at_once = Some(n.expect("--mailboxes-at-once N"));
+            }
             "--bench" => {} // added by `cargo bench`
             "throttle" | "cpu" | "memory" => args.benches.push(a),
-            other => panic!("unknown argument {other:?} (expected --quick, throttle, cpu, memory)"),
+            other => panic!(
+                "unknown argument {other:?} (expected --quick, --mailboxes-at-once N, throttle, cpu, memory)"
+            ),
         }
     }
     args

@@ -16,7 +16,16 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use m365_emulator::{Config, Emulator, Throttle};
+use std::path::Path;
+
+use m365_emulator::{Config, Emulator, ReadyInfo, Throttle};
+use strongroom_archive::KdfParams;
+use strongroom_engine::accounts::Selection;
+use strongroom_engine::api::{ConnectRequest, Engine, EngineOptions};
+use strongroom_engine::backup::BackupOptions;
+use strongroom_engine::progress;
+use strongroom_engine::report::MailboxStatus;
+use strongroom_engine::task::{Credential, Task, TaskSettings};
 
 use crate::strongroom::Archive;
 use crate::Args;
@@ -60,6 +69,99 @@ fn counts(emu: &Emulator) -> BTreeMap<String, (u64, u64)> {
         .collect()
 }
 
+/// Who runs the backup: the `strongroom` binary as shipped, or (`--mailboxes-at-once N`, a
+/// what-if) the engine in this process with that many mailboxes backed up at once.
+enum Runner {
+    Cli(Archive),
+    Engine(Box<(Engine, Task)>),
+}
+
+/// What the ratios need from a backup run.
+struct Outcome {
+    wall_s: f64,
+    messages: u64,
+    bytes: u64,
+    backed_up: usize,
+    failures: Vec<String>,
+}
+
+impl Runner {
+    async fn engine(dir: &Path, info: &ReadyInfo, mailboxes_at_once: usize) -> Runner {
+        let options = EngineOptions {
+            backup: BackupOptions {
+                mailboxes_in_parallel: mailboxes_at_once,
+                ..BackupOptions::default()
+            },
+            ..EngineOptions::default()
+        };
+        let engine = Engine::init(
+            &dir.join("archive"),
+            "benchmark passphrase",
+            KdfParams::production(),
+            options,
+        )
+        .expect("archive");
+        let task = engine
+            .connect(ConnectRequest {
+                name: "Bench".into(),
+                tenant_id: info.tenant_id.clone(),
+                client_id: info.client_id.clone(),
+                credential: Credential::Secret(info.client_secret.clone()),
+                authority: Some(info.authority.clone()),
+                graph_url: Some(info.graph.clone()),
+                settings: TaskSettings {
+                    backup_unlicensed: true,
+                    ..TaskSettings::default()
+                },
+            })
+            .await
+            .expect("connect");
+        engine.mailboxes(&task).await.expect("discovery");
+        engine.activate(&task, &Selection::All).expect("activate");
+        Runner::Engine(Box::new((engine, task)))
+    }
+
+    async fn backup(self) -> Outcome {
+        match self {
+            Runner::Cli(archive) => {
+                let b = tokio::task::spawn_blocking(move || archive.backup())
+                    .await
+                    .expect("backup");
+                Outcome {
+                    wall_s: b.run.wall_s,
+                    messages: b.messages(),
+                    bytes: b.bytes(),
+                    backed_up: b.backed_up_mailboxes(),
+                    failures: b.failures(),
+                }
+            }
+            Runner::Engine(boxed) => {
+                let (engine, task) = *boxed;
+                let started = Instant::now();
+                let report = engine
+                    .backup(&task, progress::silent())
+                    .await
+                    .expect("backup");
+                let reports = &report.mailboxes;
+                Outcome {
+                    wall_s: started.elapsed().as_secs_f64(),
+                    messages: reports.iter().map(|m| m.messages).sum(),
+                    bytes: reports.iter().map(|m| m.bytes).sum(),
+                    backed_up: reports
+                        .iter()
+                        .filter(|m| m.status == MailboxStatus::BackedUp)
+                        .count(),
+                    failures: reports
+                        .iter()
+                        .filter(|m| m.status == MailboxStatus::Failed)
+                        .map(|m| format!("{}: {:?}", m.address, m.error))
+                        .collect(),
+                }
+            }
+        }
+    }
+}
+
 pub async fn run(args: &Args) {
     // 10 users: 8 mailboxes (shared and room ones included), 2 accounts without a mailbox.
     let (users, per_user) = if args.quick { (10, 60) } else { (20, 80) };
@@ -80,9 +182,14 @@ pub async fn run(args: &Args) {
     let scratch = crate::scratch("strongroom-bench-throttle-");
     let info = emu.info().clone();
     let path = scratch.path().to_owned();
-    let archive = tokio::task::spawn_blocking(move || Archive::connect(&path, &info))
-        .await
-        .expect("setup");
+    let runner = match args.mailboxes_at_once {
+        None => Runner::Cli(
+            tokio::task::spawn_blocking(move || Archive::connect(&path, &info))
+                .await
+                .expect("setup"),
+        ),
+        Some(n) => Runner::engine(&path, &info, n).await,
+    };
     // Start from fresh budgets and zero counters: setup's discovery used some.
     emu.set_throttle(
         Throttle::Scaled {
@@ -125,9 +232,7 @@ pub async fn run(args: &Args) {
             }
         })
     };
-    let backup = tokio::task::spawn_blocking(move || archive.backup())
-        .await
-        .expect("backup");
+    let backup = runner.backup().await;
     poller.abort();
     let counters = emu.counters();
     if std::env::var_os("BENCH_DEBUG").is_some() {
@@ -142,7 +247,7 @@ pub async fn run(args: &Args) {
         counts(&emu).into_iter().map(|(u, (a, _))| (u, a)).collect();
     let spans = spans.lock().unwrap().clone();
 
-    let wall = backup.run.wall_s;
+    let wall = backup.wall_s;
     let window = WINDOW.as_secs_f64();
     let limit = |seconds: f64| f64::from(BUDGET) * (seconds / window + 1.0);
     // Accounts without a mailbox answer discovery's one request with 404 and get no work.
@@ -169,8 +274,11 @@ pub async fn run(args: &Args) {
     }
     per_mailbox.sort_by(f64::total_cmp);
     let busy_ratio = busy_admitted as f64 / busy_limit;
-    let failures = backup.failures();
+    let failures = backup.failures.clone();
 
+    if let Some(n) = args.mailboxes_at_once {
+        println!("\n(what-if: the engine in this process with {n} mailboxes at once, not the CLI's default)");
+    }
     println!(
         "\nthrottle-bound: {mailboxes} mailboxes, budget {BUDGET} requests per {window} s per mailbox (sliding window), \
          4 concurrent, {} ms latency",
@@ -179,9 +287,9 @@ pub async fn run(args: &Args) {
     println!(
         "  backup: {:.1} s wall, {} messages, {:.1} MB, {} of {} mailboxes backed up",
         wall,
-        backup.messages(),
-        backup.bytes() as f64 / 1e6,
-        backup.backed_up_mailboxes(),
+        backup.messages,
+        backup.bytes as f64 / 1e6,
+        backup.backed_up,
         mailboxes
     );
     for f in &failures {
@@ -217,7 +325,8 @@ pub async fn run(args: &Args) {
         serde_json::json!({
             "bench": "backup-throttle", "quick": args.quick, "mailboxes": mailboxes,
             "budget": BUDGET, "window_s": window, "latency_ms": LATENCY.as_millis() as u64,
-            "wall_s": (wall * 10.0).round() / 10.0, "messages": backup.messages(),
+            "wall_s": (wall * 10.0).round() / 10.0, "messages": backup.messages,
+            "mailboxes_at_once": args.mailboxes_at_once,
             "admitted": total, "throttled": counters.throttled, "failed_mailboxes": failures.len(),
             "tenant_ratio": (tenant_ratio * 1000.0).round() / 1000.0,
             "busy_ratio": (busy_ratio * 1000.0).round() / 1000.0,
