@@ -235,14 +235,6 @@ pub async fn run(args: &Args) {
     let backup = runner.backup().await;
     poller.abort();
     let counters = emu.counters();
-    if std::env::var_os("BENCH_DEBUG").is_some() {
-        for (u, m) in &counters.mailboxes {
-            eprintln!(
-                "{u}: {} requests, {} throttled: {:?}",
-                m.requests, m.throttled, m.endpoints
-            );
-        }
-    }
     let final_counts: BTreeMap<String, u64> =
         counts(&emu).into_iter().map(|(u, (a, _))| (u, a)).collect();
     let spans = spans.lock().unwrap().clone();
