@@ -250,7 +250,11 @@ impl GraphClient {
     ) -> Result<(reqwest::Response, Permit), GraphError> {
         let i = &self.inner;
         let client_request_id = Uuid::new_v4().to_string();
+        // Transient failures, counted against `max_attempts`; throttling refusals are
+        // counted apart and limited by time (`max_throttled`).
         let mut attempt: u32 = 0;
+        let mut refusals: u32 = 0;
+        let mut first_refused: Option<tokio::time::Instant> = None;
         let mut reauthenticated = false;
         loop {
             let permit = i
@@ -312,7 +316,7 @@ impl GraphClient {
                         }
                         Step::FenceWithBackoff => {
                             // No Retry-After: back the whole mailbox off, not just this request.
-                            i.governor.fence(&call.lane, i.backoff.delay(attempt));
+                            i.governor.fence(&call.lane, i.backoff.delay(refusals));
                             Next::Fenced(error.to_string())
                         }
                         Step::Backoff => Next::Backoff(error.to_string()),
@@ -320,23 +324,29 @@ impl GraphClient {
                     }
                 }
             };
-            attempt += 1;
-            let last = match next {
-                Next::Fenced(last) => last,
-                Next::Backoff(last) => {
-                    if attempt < i.backoff.max_attempts {
-                        i.governor
-                            .back_off(&call.lane, i.backoff.delay(attempt - 1))
-                            .await;
+            match next {
+                Next::Fenced(last) => {
+                    refusals += 1;
+                    let since = *first_refused.get_or_insert_with(tokio::time::Instant::now);
+                    if since.elapsed() >= i.backoff.max_throttled {
+                        return Err(GraphError::RetriesExhausted {
+                            attempts: attempt + refusals,
+                            last,
+                        });
                     }
-                    last
                 }
-            };
-            if attempt >= i.backoff.max_attempts {
-                return Err(GraphError::RetriesExhausted {
-                    attempts: attempt,
-                    last,
-                });
+                Next::Backoff(last) => {
+                    attempt += 1;
+                    if attempt >= i.backoff.max_attempts {
+                        return Err(GraphError::RetriesExhausted {
+                            attempts: attempt + refusals,
+                            last,
+                        });
+                    }
+                    i.governor
+                        .back_off(&call.lane, i.backoff.delay(attempt - 1))
+                        .await;
+                }
             }
         }
     }

@@ -278,8 +278,15 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 pub struct Backoff {
     pub base: Duration,
     pub max: Duration,
-    /// Attempts in total (first try included) before giving up.
+    /// Attempts in total (first try included) before a request that keeps failing
+    /// transiently (5xx, resets, truncated bodies) gives up.
     pub max_attempts: u32,
+    /// How long one request may keep being refused for throttling (429, or 503 with
+    /// Retry-After) before it gives up. Refusals do not count as attempts: the service did
+    /// not act and said when to come back, and under a budget tighter than the governor's
+    /// the waiting requests of a mailbox contend for each freed slot, so one request can be
+    /// refused many times in a row while the mailbox as a whole runs at its full budget.
+    pub max_throttled: Duration,
     rng: Arc<Mutex<StdRng>>,
 }
 
@@ -295,6 +302,7 @@ impl Backoff {
             base,
             max,
             max_attempts,
+            max_throttled: Duration::from_secs(30 * 60),
             rng: Arc::new(Mutex::new(StdRng::from_entropy())),
         }
     }
