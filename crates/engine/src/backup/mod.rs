@@ -59,10 +59,14 @@ impl From<Error> for Fetch {
 /// Tunables of a backup run.
 #[derive(Debug, Clone)]
 pub struct BackupOptions {
-    /// Mailboxes backed up at once.
+    /// Mailboxes backed up at once. Microsoft's request budget is per mailbox, so a run
+    /// goes as fast as the budget allows only when many mailboxes proceed together.
     pub mailboxes_in_parallel: usize,
     /// MIME downloads in flight per mailbox (the governor caps requests at 4 anyway).
     pub downloads_per_mailbox: usize,
+    /// MIME downloads in flight across the run. Each holds at most ~5 MiB whatever the
+    /// message size (see `mime_store`), so this bounds the run's memory.
+    pub downloads_in_flight: usize,
     /// A mailbox commits a checkpoint after a folder once this long has passed since its
     /// last one (and always when it finishes).
     pub checkpoint_every: Duration,
@@ -75,8 +79,9 @@ pub struct BackupOptions {
 impl Default for BackupOptions {
     fn default() -> Self {
         BackupOptions {
-            mailboxes_in_parallel: 4,
+            mailboxes_in_parallel: 16,
             downloads_per_mailbox: 4,
+            downloads_in_flight: 32,
             checkpoint_every: Duration::from_secs(15),
             max_message_bytes: 160 << 20,
             page_size: 100,
@@ -103,6 +108,8 @@ pub(crate) struct Run<'a> {
     meter: Meter,
     /// The `seq` of the next snapshot this run writes.
     next_seq: std::sync::atomic::AtomicU64,
+    /// Permits for MIME downloads (`BackupOptions::downloads_in_flight`).
+    downloads: tokio::sync::Semaphore,
 }
 
 /// Per-account entries and committed mailbox trees (with their message counts).
@@ -437,6 +444,7 @@ pub(crate) async fn run(job: &Job<'_>, sink: ProgressSink) -> Result<RunReport> 
     let first_seq = crate::snapshot_view::next_seq(job.archive)?;
     let run = Run {
         job,
+        downloads: tokio::sync::Semaphore::new(job.options.downloads_in_flight.max(1)),
         writer: Arc::new(Mutex::new(writer)),
         root: tokio::sync::Mutex::new(RootState {
             task: job.task.clone(),
