@@ -7,49 +7,22 @@ use std::path::Path;
 use std::time::Duration;
 
 use m365_emulator::{Config, Emulator, MessageIds};
-use strongroom_archive::KdfParams;
-use strongroom_engine::api::{ConnectRequest, Engine, EngineOptions};
-use strongroom_engine::progress;
+use strongroom_engine::api::{ConnectRequest, Engine};
 use strongroom_engine::report::Outcome;
 use strongroom_engine::search::{SearchHit, SearchIndex, SearchQuery, SearchResults};
-use strongroom_engine::task::{Credential, Task, TaskSettings};
+use strongroom_engine::task::Task;
 use strongroom_engine::ErrorCode;
-use strongroom_graph::{Backoff, ClientOptions};
 
-fn options() -> EngineOptions {
-    EngineOptions {
-        graph: ClientOptions {
-            backoff: Backoff::new(Duration::from_millis(5), Duration::from_millis(100), 12),
-            ..ClientOptions::default()
-        },
-        ..EngineOptions::default()
-    }
-}
+mod support;
+use support::options;
 
+/// A new archive with one task that activates every mailbox (search is on by default).
 async fn setup(emu: &Emulator, dir: &Path) -> (Engine, Task) {
-    let engine = Engine::init(dir, "pw", KdfParams::insecure_for_tests(), options()).unwrap();
-    let info = emu.info();
-    engine
-        .connect(ConnectRequest {
-            name: "Contoso".into(),
-            tenant_id: info.tenant_id.clone(),
-            client_id: info.client_id.clone(),
-            credential: Credential::Secret(info.client_secret.clone()),
-            authority: Some(info.authority.clone()),
-            graph_url: Some(info.graph.clone()),
-            settings: TaskSettings {
-                auto_activate_new: true,
-                ..TaskSettings::default()
-            },
-        })
-        .await
-        .unwrap();
-    let task = engine.task(None).unwrap();
-    (engine, task)
+    support::setup(emu, dir, support::auto_activate()).await
 }
 
 async fn backup(engine: &Engine, task: &Task) {
-    let report = engine.backup(task, progress::silent()).await.unwrap();
+    let report = support::backup(engine, task).await;
     assert_eq!(report.outcome, Outcome::Success);
 }
 
@@ -451,16 +424,10 @@ async fn turning_search_off_for_one_task_keeps_the_others() {
     let (emu, _) = planted_tenant().await;
     let dir = tempfile::tempdir().unwrap();
     let (engine, first) = setup(&emu, dir.path()).await;
-    let info = emu.info();
     let second = engine
         .connect(ConnectRequest {
             name: "Contoso again".into(),
-            tenant_id: info.tenant_id.clone(),
-            client_id: info.client_id.clone(),
-            credential: Credential::Secret(info.client_secret.clone()),
-            authority: Some(info.authority.clone()),
-            graph_url: Some(info.graph.clone()),
-            settings: first.settings.clone(),
+            ..support::connect_request(&emu, first.settings.clone())
         })
         .await
         .unwrap();
