@@ -104,22 +104,7 @@ async fn killed_backups_resume_into_a_complete_verified_archive() {
             &info.graph,
         ]);
         assert_eq!(bad.status.code(), Some(1));
-        env.ok(&[
-            "connect",
-            "--name",
-            "T",
-            "--tenant",
-            &info.tenant_id,
-            "--client-id",
-            &info.client_id,
-            "--client-secret",
-            &info.client_secret,
-            "--authority",
-            &info.authority,
-            "--graph-url",
-            &info.graph,
-            "--backup-unlicensed",
-        ]);
+        connect(&env, &info, &["--backup-unlicensed"]);
         let grid: serde_json::Value =
             serde_json::from_str(&env.ok(&["mailboxes", "--json"])).unwrap();
         let rows = grid.as_array().unwrap();
@@ -277,23 +262,37 @@ fn exit_codes_and_json_errors_are_stable() {
     assert_eq!(status["taskCount"], 0);
 }
 
-/// `connect` to the emulator's app as task "T".
-fn connect(env: &Env, info: &m365_emulator::ReadyInfo) {
-    env.ok(&[
+/// `connect` task "T" to the emulator's tenant with the app `client_id`/`secret`, plus
+/// `extra` flags.
+fn connect_as(
+    env: &Env,
+    info: &m365_emulator::ReadyInfo,
+    client_id: &str,
+    secret: &str,
+    extra: &[&str],
+) {
+    let mut args = vec![
         "connect",
         "--name",
         "T",
         "--tenant",
         &info.tenant_id,
         "--client-id",
-        &info.client_id,
+        client_id,
         "--client-secret",
-        &info.client_secret,
+        secret,
         "--authority",
         &info.authority,
         "--graph-url",
         &info.graph,
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    env.ok(&args);
+}
+
+/// `connect` task "T" to the emulator's own app (every role), plus `extra` flags.
+fn connect(env: &Env, info: &m365_emulator::ReadyInfo, extra: &[&str]) {
+    connect_as(env, info, &info.client_id, &info.client_secret, extra);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,7 +343,7 @@ async fn a_first_backup_killed_half_way_lists_and_reads_its_checkpoint() {
     let (active, parked) = (done.id.clone(), stuck.id.clone());
     let (env, checkpoint) = tokio::task::spawn_blocking(move || {
         env.ok(&["init"]);
-        connect(&env, &info);
+        connect(&env, &info, &[]);
         env.ok(&["activate", &active, &parked]);
         let mut child = env
             .command(&["backup", "--json"])
@@ -467,22 +466,13 @@ async fn export_then_restore_after_granting_the_write_permission() {
         let (admin, other, out_dir) = (admin.clone(), other.clone(), out_dir.clone());
         move || {
             env.ok(&["init"]);
-            env.ok(&[
-                "connect",
-                "--name",
-                "T",
-                "--tenant",
-                &info.tenant_id,
-                "--client-id",
+            connect_as(
+                &env,
+                &info,
                 &app.client_id,
-                "--client-secret",
                 &app.client_secret,
-                "--authority",
-                &info.authority,
-                "--graph-url",
-                &info.graph,
-                "--auto-activate",
-            ]);
+                &["--auto-activate"],
+            );
             let report: serde_json::Value =
                 serde_json::from_str(&env.ok(&["backup", "--json"])).unwrap();
             assert_eq!(report["outcome"], "success");
@@ -624,22 +614,7 @@ async fn search_json_finds_a_planted_message_and_pages() {
     let info = emu.info().clone();
     tokio::task::spawn_blocking(move || {
         env.ok(&["init"]);
-        env.ok(&[
-            "connect",
-            "--name",
-            "T",
-            "--tenant",
-            &info.tenant_id,
-            "--client-id",
-            &info.client_id,
-            "--client-secret",
-            &info.client_secret,
-            "--authority",
-            &info.authority,
-            "--graph-url",
-            &info.graph,
-            "--auto-activate",
-        ]);
+        connect(&env, &info, &["--auto-activate"]);
         env.ok(&["backup", "--json"]);
         let page = |n: &str| -> serde_json::Value {
             serde_json::from_str(&env.ok(&[
