@@ -16,6 +16,16 @@ struct Env {
 }
 
 impl Env {
+    /// An archive and a temp folder (the CLI's TMPDIR) inside `dir`.
+    fn in_dir(dir: &Path) -> Env {
+        let env = Env {
+            archive: dir.join("archive"),
+            tmp: dir.join("tmp"),
+        };
+        std::fs::create_dir_all(&env.tmp).unwrap();
+        env
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_strongroom"));
         c.args(args)
@@ -78,11 +88,7 @@ async fn killed_backups_resume_into_a_complete_verified_archive() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let env = Env {
-        archive: dir.path().join("archive"),
-        tmp: dir.path().join("tmp"),
-    };
-    std::fs::create_dir_all(&env.tmp).unwrap();
+    let env = Env::in_dir(dir.path());
     let info = emu.info().clone();
 
     let env = tokio::task::spawn_blocking(move || {
@@ -307,11 +313,7 @@ async fn a_first_backup_killed_half_way_lists_and_reads_its_checkpoint() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let env = Env {
-        archive: dir.path().join("archive"),
-        tmp: dir.path().join("tmp"),
-    };
-    std::fs::create_dir_all(&env.tmp).unwrap();
+    let env = Env::in_dir(dir.path());
     let tenant = emu.tenant();
     let mut users = tenant
         .users
@@ -445,11 +447,7 @@ async fn export_then_restore_after_granting_the_write_permission() {
         })
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let env = Env {
-        archive: dir.path().join("archive"),
-        tmp: dir.path().join("tmp"),
-    };
-    std::fs::create_dir_all(&env.tmp).unwrap();
+    let env = Env::in_dir(dir.path());
     let info = emu.info().clone();
     let out_dir = dir.path().join("export");
     let inbox_messages: u64 = tenant.users[0]
@@ -606,11 +604,7 @@ async fn search_json_finds_a_planted_message_and_pages() {
         emu.advance_clock(Duration::from_secs(60));
     }
     let dir = tempfile::tempdir().unwrap();
-    let env = Env {
-        archive: dir.path().join("archive"),
-        tmp: dir.path().join("tmp"),
-    };
-    std::fs::create_dir_all(&env.tmp).unwrap();
+    let env = Env::in_dir(dir.path());
     let info = emu.info().clone();
     tokio::task::spawn_blocking(move || {
         env.ok(&["init"]);
