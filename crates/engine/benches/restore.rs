@@ -108,14 +108,7 @@ async fn run(quick: bool) {
     let started = Instant::now();
     let free = engine
         .restore(
-            &RestoreRequest {
-                mailbox: source.clone(),
-                folder: None,
-                message: None,
-                at: None,
-                to: Some(other.clone()),
-                new_folder: true,
-            },
+            &whole_mailbox(&source, &other),
             progress::silent(),
             &CancelToken::new(),
         )
@@ -135,14 +128,7 @@ async fn run(quick: bool) {
     let started = Instant::now();
     let bound = engine
         .restore(
-            &RestoreRequest {
-                mailbox: source.clone(),
-                folder: None,
-                message: None,
-                at: None,
-                to: Some(source.clone()),
-                new_folder: true,
-            },
+            &whole_mailbox(&source, &source),
             progress::silent(),
             &CancelToken::new(),
         )
@@ -196,4 +182,16 @@ async fn run(quick: bool) {
             "throttled": throttled,
         })
     );
+}
+
+/// The whole newest backup of `source`, into `to` under a new "Restored <date>" folder.
+fn whole_mailbox(source: &str, to: &str) -> RestoreRequest {
+    RestoreRequest {
+        mailbox: source.into(),
+        folder: None,
+        message: None,
+        at: None,
+        to: Some(to.into()),
+        new_folder: true,
+    }
 }
