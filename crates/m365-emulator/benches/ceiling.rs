@@ -59,7 +59,12 @@ async fn main() {
     // Tenant generation speed (it bounds how large a benchmark tenant can be).
     let (users, per_user) = if quick { (10, 100) } else { (20, 250) };
     let started = Instant::now();
-    let generated = m365_emulator::tenant::generate::tenant(42, users, per_user);
+    let generated = m365_emulator::tenant::generate::tenant(
+        42,
+        users,
+        per_user,
+        m365_emulator::Attachments::Realistic,
+    );
     let generation = started.elapsed();
     let generated_messages: usize = generated
         .users

@@ -12,6 +12,8 @@ pub struct Config {
     pub messages_per_user: usize,
     /// Seed for every generated id, name, folder tree and MIME byte.
     pub seed: u64,
+    /// What generated attachments look like.
+    pub attachments: Attachments,
     /// Per (app, mailbox) request budget.
     pub throttle: Throttle,
     /// Concurrent requests per (app, mailbox) before 429 MailboxConcurrency (when throttling).
@@ -35,6 +37,7 @@ impl Default for Config {
             users: 5,
             messages_per_user: 20,
             seed: 1,
+            attachments: Attachments::Realistic,
             throttle: Throttle::Off,
             concurrency_limit: 4,
             latency: Duration::ZERO,
@@ -45,6 +48,18 @@ impl Default for Config {
             port: 0,
         }
     }
+}
+
+/// Generated attachments. Either way about one message in eight carries 1–3 of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attachments {
+    /// Binary documents (PDF, Office, ZIP, PNG) with a long-tailed size: median around
+    /// 100 KB, a few several MB. What backup and restore benchmarks need.
+    Realistic,
+    /// The same documents at 2–30 KB, and text files (plain text, CSV: a third of all
+    /// attachments) whose content a search indexes: a large mailbox for search benchmarks,
+    /// where big binary payloads would only cost disk.
+    Small,
 }
 
 /// Outlook's per (app ID, mailbox) limits.

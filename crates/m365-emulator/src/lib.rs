@@ -39,7 +39,7 @@ pub mod state;
 pub mod tenant;
 pub mod throttle;
 
-pub use config::{Config, EmlImport, FaultKind, Throttle};
+pub use config::{Attachments, Config, EmlImport, FaultKind, Throttle};
 pub use control::{AppCredentials, AppSpec, MessageIds, MessageUpdate, NewUser, TenantSnapshot};
 pub use counters::CounterSnapshot;
 pub use error::EmulatorError;
@@ -93,7 +93,10 @@ impl Emulator {
             Some(path) => tenant::spec::load(path, config.seed, clock.now())?,
             None => {
                 let (seed, users, per_user) = (config.seed, config.users, config.messages_per_user);
-                tokio::task::spawn_blocking(move || tenant::generate::tenant(seed, users, per_user))
+                let attachments = config.attachments;
+                tokio::task::spawn_blocking(move || {
+                    tenant::generate::tenant(seed, users, per_user, attachments)
+                })
                     .await
                     .map_err(|e| EmulatorError::Invalid(e.to_string()))?
             }

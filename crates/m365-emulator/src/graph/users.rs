@@ -507,7 +507,7 @@ mod tests {
 
     #[test]
     fn filters_cover_licence_and_account_state() {
-        let t = generate::tenant(2, 8, 0);
+        let t = generate::tenant(2, 8, 0, crate::Attachments::Realistic);
         let count = |f: &str| {
             t.users
                 .iter()

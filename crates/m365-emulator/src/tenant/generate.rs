@@ -6,7 +6,11 @@
 //! about one in eight messages carries attachments, a few reach several MB).
 
 use super::message::{from_facts, MimeSource, Recipient};
-use super::recipe::{attachment_size, MessageRecipe, Shape, ATTACHMENT_KINDS};
+use super::recipe::{
+    attachment_size, small_attachment_size, MessageRecipe, Shape, ATTACHMENT_KINDS,
+    TEXT_ATTACHMENT_KINDS,
+};
+use crate::config::Attachments;
 use super::{Mailbox, Message, Tenant, User, UserKind, PLAN_EXCHANGE, SKU_E3, SKU_POWER_BI};
 use crate::identity::roles;
 use crate::tenant::{Application, ChangeLog, ServicePrincipal};
@@ -184,12 +188,18 @@ pub fn default_app(rng: &mut StdRng) -> (Application, ServicePrincipal) {
 }
 
 /// Generates the whole tenant for `users` users with `messages` messages per mailbox.
-pub fn tenant(seed: u64, users: usize, messages: usize) -> Tenant {
-    tenant_in(seed, "contoso.onmicrosoft.com", users, messages)
+pub fn tenant(seed: u64, users: usize, messages: usize, attachments: Attachments) -> Tenant {
+    tenant_in(seed, "contoso.onmicrosoft.com", users, messages, attachments)
 }
 
 /// As `tenant`, with another primary domain.
-pub fn tenant_in(seed: u64, domain: &str, users: usize, messages: usize) -> Tenant {
+pub fn tenant_in(
+    seed: u64,
+    domain: &str,
+    users: usize,
+    messages: usize,
+    attachments: Attachments,
+) -> Tenant {
     let mut rng = StdRng::seed_from_u64(seed);
     let id = uuid_from(&mut rng);
     let domain = domain.to_string();
@@ -260,7 +270,15 @@ pub fn tenant_in(seed: u64, domain: &str, users: usize, messages: usize) -> Tena
                             let mut seq = base;
                             let mut rng =
                                 StdRng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(i));
-                            fill_mailbox(&mut rng, mailbox, &owner, people, messages, &mut seq);
+                            fill_mailbox(
+                                &mut rng,
+                                mailbox,
+                                &owner,
+                                people,
+                                messages,
+                                attachments,
+                                &mut seq,
+                            );
                             highest = highest.max(seq);
                         }
                     }
@@ -390,6 +408,7 @@ pub fn fill_mailbox(
     owner: &Recipient,
     people: &[Recipient],
     count: usize,
+    attachments: Attachments,
     seq: &mut u64,
 ) {
     // Folder tree: nested user folders under Inbox and Archive, a hidden one, a search folder.
@@ -498,12 +517,23 @@ pub fn fill_mailbox(
             55..=89 => Shape::Alternative,
             _ => Shape::InlineImage,
         };
-        let attachments = if rng.gen_range(0..100) < 13 {
+        let files = if rng.gen_range(0..100) < 13 {
             (0..rng.gen_range(1..4))
-                .map(|_| {
-                    let (name, ctype, _) =
-                        ATTACHMENT_KINDS[rng.gen_range(0..ATTACHMENT_KINDS.len())];
-                    (name.to_string(), ctype.to_string(), attachment_size(rng))
+                .map(|_| match attachments {
+                    Attachments::Realistic => {
+                        let (name, ctype, _) =
+                            ATTACHMENT_KINDS[rng.gen_range(0..ATTACHMENT_KINDS.len())];
+                        (name.to_string(), ctype.to_string(), attachment_size(rng))
+                    }
+                    Attachments::Small => {
+                        let kinds = ATTACHMENT_KINDS.len() + TEXT_ATTACHMENT_KINDS.len();
+                        let k = rng.gen_range(0..kinds);
+                        let (name, ctype, _) = match k.checked_sub(ATTACHMENT_KINDS.len()) {
+                            None => ATTACHMENT_KINDS[k],
+                            Some(text) => TEXT_ATTACHMENT_KINDS[text],
+                        };
+                        (name.to_string(), ctype.to_string(), small_attachment_size(rng))
+                    }
                 })
                 .collect()
         } else {
@@ -532,7 +562,7 @@ pub fn fill_mailbox(
             in_reply_to,
             shape,
             paragraphs: rng.gen_range(1..8),
-            attachments,
+            attachments: files,
             importance: ["normal", "normal", "normal", "normal", "high", "low"]
                 [rng.gen_range(0..6)],
         };
@@ -570,8 +600,8 @@ mod tests {
 
     #[test]
     fn same_seed_same_bytes() {
-        let a = tenant(7, 3, 10);
-        let b = tenant(7, 3, 10);
+        let a = tenant(7, 3, 10, Attachments::Realistic);
+        let b = tenant(7, 3, 10, Attachments::Realistic);
         let ma = a.users[0].mailbox.as_ref().unwrap();
         let mb = b.users[0].mailbox.as_ref().unwrap();
         assert_eq!(a.id, b.id);
@@ -580,14 +610,17 @@ mod tests {
             assert_eq!(x.mime_bytes(), y.mime_bytes());
             assert_eq!(x.size, x.mime_bytes().len() as u64);
         }
-        assert_ne!(tenant(8, 3, 10).id, a.id);
+        assert_ne!(tenant(8, 3, 10, Attachments::Realistic).id, a.id);
     }
 
     #[test]
     fn facts_known_at_generation_match_parsing_the_mime() {
-        let t = tenant(5, 2, 80);
-        let mb = t.users[0].mailbox.as_ref().unwrap();
-        for m in mb.messages.values() {
+        let realistic = tenant(5, 2, 80, Attachments::Realistic);
+        let small = tenant(5, 2, 80, Attachments::Small);
+        let messages = [realistic, small]
+            .into_iter()
+            .flat_map(|t| t.users.into_iter().next().unwrap().mailbox.unwrap().messages);
+        for (_, m) in messages {
             let MimeSource::Generated(recipe) = &m.mime else {
                 panic!("generated")
             };
@@ -613,8 +646,33 @@ mod tests {
     }
 
     #[test]
+    fn small_attachments_are_small_and_some_are_searchable_text() {
+        let t = tenant(3, 2, 300, Attachments::Small);
+        let mb = t.users[0].mailbox.as_ref().unwrap();
+        let files: Vec<_> = mb
+            .messages
+            .values()
+            .flat_map(|m| m.attachments.iter().filter(|a| !a.is_inline))
+            .collect();
+        assert!(files.len() > 40, "{} attachments", files.len());
+        assert!(files.iter().all(|a| a.size < 30_000));
+        let text = files
+            .iter()
+            .filter(|a| a.content_type.starts_with("text/"))
+            .count();
+        assert!(text > files.len() / 5 && text < files.len() / 2, "{text} text");
+        let csv = mb
+            .messages
+            .values()
+            .find(|m| m.attachments.iter().any(|a| a.name == "orders.csv"))
+            .expect("a CSV attachment");
+        let mime = String::from_utf8(csv.mime_bytes().to_vec()).unwrap();
+        assert!(mime.contains("text/csv; charset=\"utf-8\"; name=\"orders.csv\""));
+    }
+
+    #[test]
     fn every_kind_appears_in_eight_users() {
-        let t = tenant(1, 8, 0);
+        let t = tenant(1, 8, 0, Attachments::Realistic);
         for kind in [
             UserKind::Licensed,
             UserKind::Unlicensed,
@@ -636,7 +694,7 @@ mod tests {
 
     #[test]
     fn messages_have_realistic_variety() {
-        let t = tenant(3, 2, 200);
+        let t = tenant(3, 2, 200, Attachments::Realistic);
         let mb = t.users[0].mailbox.as_ref().unwrap();
         let with_attachments = mb.messages.values().filter(|m| m.has_attachments()).count();
         let inline = mb

@@ -44,6 +44,14 @@ pub(super) const ATTACHMENT_KINDS: [(&str, &str, &[u8]); 6] = [
     ("Übersicht.pdf", "application/pdf", b"%PDF-1.5\n"),
 ];
 
+/// Text attachments of `Attachments::Small` (name, content type, no signature): their
+/// content is sentences or CSV rows, which a search indexes.
+pub(super) const TEXT_ATTACHMENT_KINDS: [(&str, &str, &[u8]); 3] = [
+    ("notes.txt", "text/plain", b""),
+    ("orders.csv", "text/csv", b""),
+    ("Protokoll.txt", "text/plain", b""),
+];
+
 /// The shape of a generated message body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
@@ -150,14 +158,25 @@ impl MessageRecipe {
         if !self.attachments.is_empty() {
             let mut parts = vec![body];
             for (name, ctype, size) in &self.attachments {
-                let magic = ATTACHMENT_KINDS
-                    .iter()
-                    .find(|k| k.1 == ctype)
-                    .map(|k| k.2)
-                    .unwrap_or(b"");
-                let bytes = fill(&mut rng, magic, *size);
+                let bytes = match ctype.as_str() {
+                    "text/plain" => text_file(&mut rng, *size, false),
+                    "text/csv" => text_file(&mut rng, *size, true),
+                    _ => {
+                        let magic = ATTACHMENT_KINDS
+                            .iter()
+                            .find(|k| k.1 == ctype)
+                            .map(|k| k.2)
+                            .unwrap_or(b"");
+                        fill(&mut rng, magic, *size)
+                    }
+                };
                 attachments.push((name.clone(), ctype.clone(), bytes.len() as u64, false, None));
-                parts.push(Part::attachment(name, ctype, bytes, None));
+                let declared = if ctype.starts_with("text/") {
+                    format!("{ctype}; charset=\"utf-8\"")
+                } else {
+                    ctype.clone()
+                };
+                parts.push(Part::attachment(name, &declared, bytes, None));
             }
             body = Part::Multi {
                 subtype: "mixed",
@@ -273,6 +292,36 @@ fn fill(rng: &mut StdRng, magic: &[u8], size: usize) -> Vec<u8> {
     rng.fill_bytes(&mut bytes);
     bytes[..magic.len()].copy_from_slice(magic);
     bytes
+}
+
+/// About `size` bytes of text: sentences, or CSV rows of a small order table.
+fn text_file(rng: &mut StdRng, size: usize, csv: bool) -> Vec<u8> {
+    const ITEMS: [&str; 5] = ["paper", "toner", "laptop stand", "Bürostuhl", "headset"];
+    let mut text = String::new();
+    if csv {
+        text.push_str("order,item,quantity,price\r\n");
+    }
+    while text.len() < size {
+        if csv {
+            let item = ITEMS[rng.gen_range(0..ITEMS.len())];
+            let (quantity, cents) = (rng.gen_range(1..50), rng.gen_range(100..99_999));
+            let order = rng.gen_range(10_000..99_999);
+            text.push_str(&format!(
+                "{order},{item},{quantity},{}.{:02}\r\n",
+                cents / 100,
+                cents % 100
+            ));
+        } else {
+            text.push_str(SENTENCES[rng.gen_range(0..SENTENCES.len())]);
+            text.push_str("\r\n");
+        }
+    }
+    text.into_bytes()
+}
+
+/// A small attachment (`Attachments::Small`): 2–30 KB.
+pub(super) fn small_attachment_size(rng: &mut StdRng) -> usize {
+    rng.gen_range(2_000..30_000)
 }
 
 /// Attachment size: long-tailed, median around 100 KB, rarely several MB.

@@ -16,6 +16,7 @@
 //! spec file) is stored byte for byte; files in a directory are imported in name order.
 
 use super::generate::{fill_mailbox, tenant_in};
+use crate::config::Attachments;
 use super::message::from_mime_facts;
 use super::{Recipient, Tenant, UserKind};
 use crate::error::EmulatorError;
@@ -98,7 +99,7 @@ pub fn build(
         .as_ref()
         .map(|g| (g.users, g.messages_per_user))
         .unwrap_or((0, 0));
-    let mut tenant = tenant_in(seed, &domain, users, per_user);
+    let mut tenant = tenant_in(seed, &domain, users, per_user, Attachments::Realistic);
     let people: Vec<Recipient> = tenant
         .users
         .iter()
@@ -144,6 +145,7 @@ pub fn build(
                     &owner,
                     &people,
                     u.generated_messages,
+                    Attachments::Realistic,
                     &mut tenant.seq,
                 );
             }
