@@ -294,9 +294,18 @@ fn fill(rng: &mut StdRng, magic: &[u8], size: usize) -> Vec<u8> {
     bytes
 }
 
-/// About `size` bytes of text: sentences, or CSV rows of a small order table.
+/// About `size` bytes of text: meeting notes, or CSV rows of a small order table. Their words
+/// are not the bodies' ones, so a word search tells whether attachment text is indexed.
 fn text_file(rng: &mut StdRng, size: usize, csv: bool) -> Vec<u8> {
     const ITEMS: [&str; 5] = ["paper", "toner", "laptop stand", "Bürostuhl", "headset"];
+    const NOTES: [&str; 6] = [
+        "Minutes of the weekly planning meeting.",
+        "Action items are listed at the end of this note.",
+        "Attendees agreed to revisit the onboarding checklist.",
+        "Die nächste Sitzung findet am Mittwoch statt.",
+        "Open question: who owns the supplier onboarding?",
+        "Notes taken by the project office.",
+    ];
     let mut text = String::new();
     if csv {
         text.push_str("order,item,quantity,price\r\n");
@@ -312,7 +321,7 @@ fn text_file(rng: &mut StdRng, size: usize, csv: bool) -> Vec<u8> {
                 cents % 100
             ));
         } else {
-            text.push_str(SENTENCES[rng.gen_range(0..SENTENCES.len())]);
+            text.push_str(NOTES[rng.gen_range(0..NOTES.len())]);
             text.push_str("\r\n");
         }
     }
