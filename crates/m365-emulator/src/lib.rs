@@ -97,8 +97,8 @@ impl Emulator {
                 tokio::task::spawn_blocking(move || {
                     tenant::generate::tenant(seed, users, per_user, attachments)
                 })
-                    .await
-                    .map_err(|e| EmulatorError::Invalid(e.to_string()))?
+                .await
+                .map_err(|e| EmulatorError::Invalid(e.to_string()))?
             }
         };
         for import in &config.eml_imports {

@@ -10,8 +10,8 @@ use super::recipe::{
     attachment_size, small_attachment_size, MessageRecipe, Shape, ATTACHMENT_KINDS,
     TEXT_ATTACHMENT_KINDS,
 };
-use crate::config::Attachments;
 use super::{Mailbox, Message, Tenant, User, UserKind, PLAN_EXCHANGE, SKU_E3, SKU_POWER_BI};
+use crate::config::Attachments;
 use crate::identity::roles;
 use crate::tenant::{Application, ChangeLog, ServicePrincipal};
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -189,7 +189,13 @@ pub fn default_app(rng: &mut StdRng) -> (Application, ServicePrincipal) {
 
 /// Generates the whole tenant for `users` users with `messages` messages per mailbox.
 pub fn tenant(seed: u64, users: usize, messages: usize, attachments: Attachments) -> Tenant {
-    tenant_in(seed, "contoso.onmicrosoft.com", users, messages, attachments)
+    tenant_in(
+        seed,
+        "contoso.onmicrosoft.com",
+        users,
+        messages,
+        attachments,
+    )
 }
 
 /// As `tenant`, with another primary domain.
@@ -532,7 +538,11 @@ pub fn fill_mailbox(
                             None => ATTACHMENT_KINDS[k],
                             Some(text) => TEXT_ATTACHMENT_KINDS[text],
                         };
-                        (name.to_string(), ctype.to_string(), small_attachment_size(rng))
+                        (
+                            name.to_string(),
+                            ctype.to_string(),
+                            small_attachment_size(rng),
+                        )
                     }
                 })
                 .collect()
@@ -617,9 +627,15 @@ mod tests {
     fn facts_known_at_generation_match_parsing_the_mime() {
         let realistic = tenant(5, 2, 80, Attachments::Realistic);
         let small = tenant(5, 2, 80, Attachments::Small);
-        let messages = [realistic, small]
-            .into_iter()
-            .flat_map(|t| t.users.into_iter().next().unwrap().mailbox.unwrap().messages);
+        let messages = [realistic, small].into_iter().flat_map(|t| {
+            t.users
+                .into_iter()
+                .next()
+                .unwrap()
+                .mailbox
+                .unwrap()
+                .messages
+        });
         for (_, m) in messages {
             let MimeSource::Generated(recipe) = &m.mime else {
                 panic!("generated")
@@ -660,7 +676,10 @@ mod tests {
             .iter()
             .filter(|a| a.content_type.starts_with("text/"))
             .count();
-        assert!(text > files.len() / 5 && text < files.len() / 2, "{text} text");
+        assert!(
+            text > files.len() / 5 && text < files.len() / 2,
+            "{text} text"
+        );
         let csv = mb
             .messages
             .values()

@@ -16,9 +16,9 @@
 //! spec file) is stored byte for byte; files in a directory are imported in name order.
 
 use super::generate::{fill_mailbox, tenant_in};
-use crate::config::Attachments;
 use super::message::from_mime_facts;
 use super::{Recipient, Tenant, UserKind};
+use crate::config::Attachments;
 use crate::error::EmulatorError;
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
