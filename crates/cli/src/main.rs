@@ -12,6 +12,7 @@ macro_rules! out {
     }};
 }
 
+mod allocator;
 mod demo;
 mod loopback;
 mod output;
@@ -227,6 +228,7 @@ enum ExportFormatArg {
 }
 
 fn main() -> ExitCode {
+    allocator::bound_retention();
     let cli = Cli::parse();
     let json = cli.command.json();
     let runtime = match tokio::runtime::Runtime::new() {

@@ -67,6 +67,12 @@ pub struct BackupOptions {
     /// MIME downloads in flight across the run. Each holds at most ~5 MiB whatever the
     /// message size (see `mime_store`), so this bounds the run's memory.
     pub downloads_in_flight: usize,
+    /// Of those, downloads of messages larger than one MIME batch: each holds the chunker's
+    /// lookahead and the chunk being cut (about 10 MiB) while it is stored, so without this
+    /// the peak would follow how many large messages a tenant happens to have in flight.
+    /// A large message's download is bound by bandwidth and storing CPU, not latency, so
+    /// two at a time keep both busy.
+    pub large_downloads_in_flight: usize,
     /// A mailbox commits a checkpoint after a folder once this long has passed since its
     /// last one (and always when it finishes).
     pub checkpoint_every: Duration,
@@ -82,6 +88,7 @@ impl Default for BackupOptions {
             mailboxes_in_parallel: 16,
             downloads_per_mailbox: 4,
             downloads_in_flight: 32,
+            large_downloads_in_flight: 2,
             checkpoint_every: Duration::from_secs(15),
             max_message_bytes: 160 << 20,
             page_size: 100,
@@ -110,6 +117,8 @@ pub(crate) struct Run<'a> {
     next_seq: std::sync::atomic::AtomicU64,
     /// Permits for MIME downloads (`BackupOptions::downloads_in_flight`).
     downloads: tokio::sync::Semaphore,
+    /// Permits for large messages (`BackupOptions::large_downloads_in_flight`).
+    large_downloads: tokio::sync::Semaphore,
 }
 
 /// Per-account entries and committed mailbox trees (with their message counts).
@@ -177,6 +186,12 @@ impl<'a> Run<'a> {
         if expected.is_some_and(|n| n > limit) {
             return Err(too_large());
         }
+        // A large message takes its permit before its body is read when its size is known,
+        // else when its first batch is full.
+        let mut large = None;
+        if expected.is_some_and(|n| n > MIME_BATCH as u64) {
+            large = Some(self.large_download().await?);
+        }
         let mut store = MimeStore::new(self.job.archive);
         // Most messages are small: size the batch by the body, not the batch limit.
         let mut batch =
@@ -191,6 +206,9 @@ impl<'a> Run<'a> {
                     }
                     batch.extend_from_slice(&bytes);
                     if batch.len() >= MIME_BATCH {
+                        if large.is_none() {
+                            large = Some(self.large_download().await?);
+                        }
                         (store, batch) = self.store_batch(store, batch).await?;
                     }
                 }
@@ -210,6 +228,13 @@ impl<'a> Run<'a> {
         .await
         .map_err(|e| Error::internal(format!("storing task panicked: {e}")))?
         .map_err(Fetch::Failed)
+    }
+
+    async fn large_download(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Fetch> {
+        self.large_downloads
+            .acquire()
+            .await
+            .map_err(|_| Fetch::Failed(Error::internal("download permits closed")))
     }
 
     async fn store_batch(
@@ -445,6 +470,7 @@ pub(crate) async fn run(job: &Job<'_>, sink: ProgressSink) -> Result<RunReport> 
     let run = Run {
         job,
         downloads: tokio::sync::Semaphore::new(job.options.downloads_in_flight.max(1)),
+        large_downloads: tokio::sync::Semaphore::new(job.options.large_downloads_in_flight.max(1)),
         writer: Arc::new(Mutex::new(writer)),
         root: tokio::sync::Mutex::new(RootState {
             task: job.task.clone(),

@@ -49,6 +49,29 @@ fn truncate(text: &str, max_chars: usize) -> &str {
     }
 }
 
+/// Whether an attachment's content is indexed (beyond its name): text, JSON, XML, CSV.
+fn is_text_like(ctype: &str, subtype: Option<&str>) -> bool {
+    ctype.eq_ignore_ascii_case("text")
+        || matches!(
+            subtype.map(str::to_ascii_lowercase).as_deref(),
+            Some("json" | "xml" | "csv" | "x-csv")
+        )
+}
+
+/// Whether [`extract`] may read the body of an attachment of `content_type` (`type/subtype`
+/// as a manifest records it): text-like ones, forwarded messages, and those of unknown type
+/// (which parse as text). The bodies of all others can be left out of the MIME it is given.
+pub fn indexes_text_of(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else {
+        return true;
+    };
+    let (ctype, subtype) = match ct.split_once('/') {
+        Some((t, s)) => (t, Some(s)),
+        None => (ct, None),
+    };
+    ctype.eq_ignore_ascii_case("message") || is_text_like(ctype, subtype)
+}
+
 /// Extracts the searchable text of `mime`; unparseable MIME yields empty text.
 pub fn extract(mime: &[u8]) -> MessageText {
     let Some(message) = MessageParser::default().parse(mime) else {
@@ -79,13 +102,9 @@ pub fn extract(mime: &[u8]) -> MessageText {
         if let Some(name) = part.attachment_name() {
             push(&mut out.attachment, name);
         }
-        let text_like = part.content_type().is_some_and(|ct| {
-            ct.ctype().eq_ignore_ascii_case("text")
-                || matches!(
-                    ct.subtype().map(str::to_ascii_lowercase).as_deref(),
-                    Some("json" | "xml" | "csv" | "x-csv")
-                )
-        });
+        let text_like = part
+            .content_type()
+            .is_some_and(|ct| is_text_like(ct.ctype(), ct.subtype()));
         if text_like && !part.is_message() {
             if let Some(text) = part.text_contents() {
                 push(&mut texts, truncate(text, MAX_ATTACHMENT_TEXT));
@@ -114,6 +133,22 @@ mod tests {
         assert!(t.attachment.contains("north,42"));
         assert!(!t.attachment.contains("JVBER"));
         assert_eq!(t.date_ms, Some(1_727_776_800_000));
+    }
+
+    #[test]
+    fn binary_attachment_bodies_are_not_needed() {
+        assert!(indexes_text_of(Some("text/csv")));
+        assert!(indexes_text_of(Some("application/json")));
+        assert!(indexes_text_of(Some("message/rfc822")));
+        assert!(indexes_text_of(None));
+        assert!(!indexes_text_of(Some("application/pdf")));
+        assert!(!indexes_text_of(Some("image/png")));
+        let part = |body: &str| {
+            format!("From: a@x.org\r\nSubject: s\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: application/pdf; name=\"p.pdf\"\r\nContent-Disposition: attachment; filename=\"p.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{body}\r\n--b--\r\n")
+        };
+        let whole = extract(part("JVBERi0xLjQKJcfs").as_bytes());
+        assert_eq!(whole.attachment_count, 1);
+        assert_eq!(extract(part("").as_bytes()), whole);
     }
 
     #[test]

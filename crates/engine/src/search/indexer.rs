@@ -227,7 +227,7 @@ impl Indexer<'_> {
     fn put(&mut self, entry: &MessageEntry, at: &Placement<'_>) -> Result<()> {
         let f = &self.fields;
         let key = doc_key(at.task, at.user_id, &entry.id);
-        let mime = snapshot_view::message_mime(self.archive, entry)?;
+        let mime = searchable_mime(self.archive, entry)?;
         let text = document::extract(&mime);
         drop(mime);
         let mut doc = TantivyDocument::new();
@@ -273,6 +273,30 @@ impl Indexer<'_> {
         self.indexed += 1;
         Ok(())
     }
+}
+
+/// The message's MIME without the bodies of attachments whose text is not indexed: their
+/// headers (names, types) stay, so the extracted text is the same as from the whole MIME, but
+/// a message with a 40 MB attachment is read as a few KB instead of held whole in memory,
+/// twice (encoded and decoded), while it is indexed.
+fn searchable_mime(archive: &Archive, entry: &MessageEntry) -> Result<Vec<u8>> {
+    let ids = entry.blob_ids()?;
+    let mut keep = vec![true; ids.len()];
+    for a in &entry.attachments {
+        if !document::indexes_text_of(a.content_type.as_deref()) {
+            if let Some(blobs) = keep.get_mut(a.first_blob..a.first_blob + a.blob_count) {
+                blobs.fill(false);
+            }
+        }
+    }
+    let ids: Vec<BlobId> = ids
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(id, keep)| keep.then_some(id))
+        .collect();
+    let mut out = Vec::new();
+    archive.read_stream(&ids, &mut out)?;
+    Ok(out)
 }
 
 /// A document's identity: the message's immutable id within its mailbox and task, so a
