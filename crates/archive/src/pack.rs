@@ -70,8 +70,9 @@ impl PackEntry {
     }
 }
 
-/// Seals one blob record: flag byte (raw or zstd) and body, nonce = its offset.
-fn seal_record(key: &ObjectKey, entry: &PackEntry, plaintext: &[u8], level: i32) -> Vec<u8> {
+/// A blob's record before sealing: flag byte (raw or zstd) and body. It does not depend on
+/// where the blob lands, so it can be made outside the writer (see `PreparedBlob`).
+pub(crate) fn encode_record(plaintext: &[u8], level: i32) -> Vec<u8> {
     let mut record = Vec::with_capacity(plaintext.len() + 1);
     // Store compressed only when it helps (JPEGs, PDFs and zips do not shrink).
     match zstd::bulk::compress(plaintext, level) {
@@ -84,7 +85,7 @@ fn seal_record(key: &ObjectKey, entry: &PackEntry, plaintext: &[u8], level: i32)
             record.extend_from_slice(plaintext);
         }
     }
-    key.seal(counter_nonce(entry.offset.into()), &entry.aad(), &record)
+    record
 }
 
 /// Opens one sealed record and checks that the plaintext hashes to the entry's id.
@@ -178,14 +179,29 @@ impl PackWriter {
 
     /// Appends a blob; the caller has computed `id` from `plaintext`.
     pub fn add(&mut self, id: BlobId, kind: BlobKind, plaintext: &[u8]) -> Result<PackEntry> {
+        let record = encode_record(plaintext, self.level);
+        self.add_record(id, kind, plaintext.len() as u32, &record)
+    }
+
+    /// Appends a blob given its record (`encode_record` of its `raw_len` plaintext bytes),
+    /// sealed here with the nonce of its offset.
+    pub fn add_record(
+        &mut self,
+        id: BlobId,
+        kind: BlobKind,
+        raw_len: u32,
+        record: &[u8],
+    ) -> Result<PackEntry> {
         let mut entry = PackEntry {
             id,
             kind,
             offset: self.len as u32,
             length: 0,
-            raw_len: plaintext.len() as u32,
+            raw_len,
         };
-        let sealed = seal_record(&self.key, &entry, plaintext, self.level);
+        let sealed = self
+            .key
+            .seal(counter_nonce(entry.offset.into()), &entry.aad(), record);
         entry.length = sealed.len() as u32;
         self.append(&sealed)?;
         self.entries.push(entry);
