@@ -49,6 +49,19 @@ fn truncate(text: &str, max_chars: usize) -> &str {
     }
 }
 
+/// Whether an attachment of this `type/subtype` has text the index takes.
+pub fn text_like(content_type: &str) -> bool {
+    let (ctype, subtype) = content_type.split_once('/').unwrap_or((content_type, ""));
+    is_text(ctype, subtype)
+}
+
+fn is_text(ctype: &str, subtype: &str) -> bool {
+    ctype.eq_ignore_ascii_case("text")
+        || ["json", "xml", "csv", "x-csv"]
+            .iter()
+            .any(|t| subtype.eq_ignore_ascii_case(t))
+}
+
 /// Extracts the searchable text of `mime`; unparseable MIME yields empty text.
 pub fn extract(mime: &[u8]) -> MessageText {
     let Some(message) = MessageParser::default().parse(mime) else {
@@ -79,13 +92,9 @@ pub fn extract(mime: &[u8]) -> MessageText {
         if let Some(name) = part.attachment_name() {
             push(&mut out.attachment, name);
         }
-        let text_like = part.content_type().is_some_and(|ct| {
-            ct.ctype().eq_ignore_ascii_case("text")
-                || matches!(
-                    ct.subtype().map(str::to_ascii_lowercase).as_deref(),
-                    Some("json" | "xml" | "csv" | "x-csv")
-                )
-        });
+        let text_like = part
+            .content_type()
+            .is_some_and(|ct| is_text(ct.ctype(), ct.subtype().unwrap_or_default()));
         if text_like && !part.is_message() {
             if let Some(text) = part.text_contents() {
                 push(&mut texts, truncate(text, MAX_ATTACHMENT_TEXT));
