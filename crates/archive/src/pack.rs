@@ -1,6 +1,7 @@
 //! Pack files: many sealed blobs in one file, followed by a sealed trailer listing them, so
 //! a pack can be understood (and the index rebuilt) from the pack alone (FORMAT.md §5).
 
+use std::cell::RefCell;
 use std::io::Write;
 
 use crate::backend::{Backend, FileKind, PendingFile};
@@ -70,6 +71,25 @@ impl PackEntry {
     }
 }
 
+thread_local! {
+    // One zstd decompression context per thread: making one per blob cost more than
+    // decompressing a small blob. (Compression contexts are made per blob on purpose: at
+    // level 3 each holds megabytes, and storing runs on many threads.)
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { RefCell::new(None) };
+}
+
+fn with_decompressor<T>(
+    f: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    DECOMPRESSOR.with_borrow_mut(|slot| {
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new()?);
+        }
+        f(slot.as_mut().expect("just set"))
+    })
+}
+
 /// A blob's record before sealing: flag byte (raw or zstd) and body. It does not depend on
 /// where the blob lands, so it can be made outside the writer (see `PreparedBlob`).
 pub(crate) fn encode_record(plaintext: &[u8], level: i32) -> Vec<u8> {
@@ -104,7 +124,7 @@ pub(crate) fn open_record(
         .ok_or_else(|| Error::corrupt(&what, "empty record"))?;
     let plaintext = match *flag {
         RAW => body.to_vec(),
-        ZSTD => zstd::bulk::decompress(body, entry.raw_len as usize)
+        ZSTD => with_decompressor(|d| d.decompress(body, entry.raw_len as usize))
             .map_err(|_| Error::corrupt(&what, "bad zstd data"))?,
         _ => return Err(Error::corrupt(&what, "unknown compression")),
     };
