@@ -85,7 +85,7 @@ pub use prune::{Prune, PrunePlan, PruneReport};
 pub use repair::RebuildReport;
 pub use snapshot::Snapshot;
 pub use verify::{Finding, ReadData, VerifyOptions};
-pub use writer::{WriteStats, Writer};
+pub use writer::{PreparedBlob, WriteStats, Writer};
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! Pack files: many sealed blobs in one file, followed by a sealed trailer listing them, so
 //! a pack can be understood (and the index rebuilt) from the pack alone (FORMAT.md §5).
 
+use std::cell::RefCell;
 use std::io::Write;
 
 use crate::backend::{Backend, FileKind, PendingFile};
@@ -70,8 +71,28 @@ impl PackEntry {
     }
 }
 
-/// Seals one blob record: flag byte (raw or zstd) and body, nonce = its offset.
-fn seal_record(key: &ObjectKey, entry: &PackEntry, plaintext: &[u8], level: i32) -> Vec<u8> {
+thread_local! {
+    // One zstd decompression context per thread: making one per blob cost more than
+    // decompressing a small blob. (Compression contexts are made per blob on purpose: at
+    // level 3 each holds megabytes, and storing runs on many threads.)
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { RefCell::new(None) };
+}
+
+fn with_decompressor<T>(
+    f: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    DECOMPRESSOR.with_borrow_mut(|slot| {
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new()?);
+        }
+        f(slot.as_mut().expect("just set"))
+    })
+}
+
+/// A blob's record before sealing: flag byte (raw or zstd) and body. It does not depend on
+/// where the blob lands, so it can be made outside the writer (see `PreparedBlob`).
+pub(crate) fn encode_record(plaintext: &[u8], level: i32) -> Vec<u8> {
     let mut record = Vec::with_capacity(plaintext.len() + 1);
     // Store compressed only when it helps (JPEGs, PDFs and zips do not shrink).
     match zstd::bulk::compress(plaintext, level) {
@@ -84,7 +105,7 @@ fn seal_record(key: &ObjectKey, entry: &PackEntry, plaintext: &[u8], level: i32)
             record.extend_from_slice(plaintext);
         }
     }
-    key.seal(counter_nonce(entry.offset.into()), &entry.aad(), &record)
+    record
 }
 
 /// Opens one sealed record and checks that the plaintext hashes to the entry's id.
@@ -103,7 +124,7 @@ pub(crate) fn open_record(
         .ok_or_else(|| Error::corrupt(&what, "empty record"))?;
     let plaintext = match *flag {
         RAW => body.to_vec(),
-        ZSTD => zstd::bulk::decompress(body, entry.raw_len as usize)
+        ZSTD => with_decompressor(|d| d.decompress(body, entry.raw_len as usize))
             .map_err(|_| Error::corrupt(&what, "bad zstd data"))?,
         _ => return Err(Error::corrupt(&what, "unknown compression")),
     };
@@ -178,14 +199,29 @@ impl PackWriter {
 
     /// Appends a blob; the caller has computed `id` from `plaintext`.
     pub fn add(&mut self, id: BlobId, kind: BlobKind, plaintext: &[u8]) -> Result<PackEntry> {
+        let record = encode_record(plaintext, self.level);
+        self.add_record(id, kind, plaintext.len() as u32, &record)
+    }
+
+    /// Appends a blob given its record (`encode_record` of its `raw_len` plaintext bytes),
+    /// sealed here with the nonce of its offset.
+    pub fn add_record(
+        &mut self,
+        id: BlobId,
+        kind: BlobKind,
+        raw_len: u32,
+        record: &[u8],
+    ) -> Result<PackEntry> {
         let mut entry = PackEntry {
             id,
             kind,
             offset: self.len as u32,
             length: 0,
-            raw_len: plaintext.len() as u32,
+            raw_len,
         };
-        let sealed = seal_record(&self.key, &entry, plaintext, self.level);
+        let sealed = self
+            .key
+            .seal(counter_nonce(entry.offset.into()), &entry.aad(), record);
         entry.length = sealed.len() as u32;
         self.append(&sealed)?;
         self.entries.push(entry);

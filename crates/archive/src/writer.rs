@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::id::{BlobId, IndexId, SnapshotId};
 use crate::index::{seal_index, IndexedPack};
 use crate::lock::{LockGuard, LockMode};
-use crate::pack::{PackWriter, MAX_PACK_LEN};
+use crate::pack::{encode_record, PackWriter, MAX_PACK_LEN};
 use crate::repair::PACKS_PER_INDEX_FILE;
 use crate::snapshot::seal_snapshot;
 
@@ -37,6 +37,52 @@ pub struct WriteStats {
     pub packs_written: u64,
     /// Bytes of pack files written.
     pub pack_bytes_written: u64,
+}
+
+/// A blob hashed, and perhaps compressed, before it reaches the writer: see
+/// [`Archive::prepare_blob`] and [`Writer::put_prepared`].
+#[derive(Debug)]
+pub struct PreparedBlob {
+    id: BlobId,
+    kind: BlobKind,
+    raw_len: u32,
+    level: i32,
+    /// The record to seal, once [`PreparedBlob::compress`] ran.
+    record: Option<Vec<u8>>,
+}
+
+impl PreparedBlob {
+    /// The blob's id (its keyed hash).
+    pub fn id(&self) -> BlobId {
+        self.id
+    }
+
+    /// Compresses `data` (the content this blob was prepared from). Skip it when the
+    /// writer already has the blob: a duplicate is never compressed.
+    pub fn compress(&mut self, data: &[u8]) {
+        debug_assert_eq!(self.raw_len as usize, data.len());
+        self.record = Some(encode_record(data, self.level));
+    }
+}
+
+impl Archive {
+    /// Hashes a blob's content for [`Writer::put_prepared`]; needs no writer, so it can
+    /// run on any thread.
+    pub fn prepare_blob(&self, kind: BlobKind, data: &[u8]) -> Result<PreparedBlob> {
+        if data.len() > MAX_BLOB_LEN {
+            return Err(Error::BlobTooLarge {
+                len: data.len(),
+                max: MAX_BLOB_LEN,
+            });
+        }
+        Ok(PreparedBlob {
+            id: blob_id(&self.inner.keys.blob_id, data),
+            kind,
+            raw_len: data.len() as u32,
+            level: self.inner.options.zstd_level,
+            record: None,
+        })
+    }
 }
 
 /// A writing session holding the archive's write lock. After any error it refuses further
@@ -111,19 +157,23 @@ impl Writer {
 
     /// Stores a blob unless one with the same content exists; returns its id.
     pub fn put_blob(&mut self, kind: BlobKind, data: &[u8]) -> Result<BlobId> {
-        if data.len() > MAX_BLOB_LEN {
-            return Err(Error::BlobTooLarge {
-                len: data.len(),
-                max: MAX_BLOB_LEN,
-            });
-        }
-        self.guard(|w| w.put(kind, data))
+        let blob = self.archive.prepare_blob(kind, data)?;
+        self.put_prepared(&blob, data)
     }
 
-    fn put(&mut self, kind: BlobKind, data: &[u8]) -> Result<BlobId> {
+    /// Stores a blob hashed (and, unless the caller found it stored, compressed) by
+    /// [`Archive::prepare_blob`] outside this writer; `data` is the blob's content, which
+    /// is compressed here only if that was skipped. Several threads can thus do the CPU
+    /// work of storing at once, while the writer only seals and appends.
+    pub fn put_prepared(&mut self, blob: &PreparedBlob, data: &[u8]) -> Result<BlobId> {
+        debug_assert_eq!(blob.raw_len as usize, data.len());
+        self.guard(|w| w.put(blob, data))
+    }
+
+    fn put(&mut self, blob: &PreparedBlob, data: &[u8]) -> Result<BlobId> {
         self.lock
             .refresh_if_due(self.archive.inner.options.stale_lock_after_ms)?;
-        let id = blob_id(&self.archive.inner.keys.blob_id, data);
+        let id = blob.id;
         if self.has_blob(&id) {
             self.stats.blobs_deduplicated += 1;
             self.stats.bytes_deduplicated += data.len() as u64;
@@ -147,8 +197,11 @@ impl Writer {
             )?);
         }
         let pack = self.pack.as_mut().expect("just opened");
-        pack.add(id, kind, data)?;
-        self.pending.insert(id, kind);
+        match &blob.record {
+            Some(record) => pack.add_record(id, blob.kind, blob.raw_len, record)?,
+            None => pack.add(id, blob.kind, data)?,
+        };
+        self.pending.insert(id, blob.kind);
         self.stats.blobs_added += 1;
         self.stats.bytes_added += data.len() as u64;
         if pack.len() >= pack_size {

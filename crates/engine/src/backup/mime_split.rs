@@ -90,7 +90,13 @@ impl MimeSplitter {
     ) -> Result<(), E> {
         let mut rest = data;
         while !rest.is_empty() {
-            let (piece, line_ends) = match rest.iter().position(|&b| b == b'\n') {
+            let lines = self.plain_lines(rest);
+            if lines > 0 {
+                emit(Piece::Bytes(&rest[..lines]))?;
+                rest = &rest[lines..];
+                continue;
+            }
+            let (piece, line_ends) = match memchr::memchr(b'\n', rest) {
                 Some(i) => (&rest[..=i], true),
                 None => (rest, false),
             };
@@ -98,6 +104,29 @@ impl MimeSplitter {
             self.line_piece(piece, line_ends, emit)?;
         }
         Ok(())
+    }
+
+    /// How many bytes at the start of `rest` are whole lines that cannot be boundary lines
+    /// (they do not start with `-`), in a body at a line's start: they pass as one piece
+    /// instead of line by line, which matters for attachments' thousands of base64 lines.
+    fn plain_lines(&mut self, rest: &[u8]) -> usize {
+        if self.mode == Mode::Headers || self.passing || !self.held.is_empty() {
+            return 0;
+        }
+        if self.boundaries.is_empty() {
+            return rest.len();
+        }
+        if rest[0] == b'-' {
+            return 0;
+        }
+        let mut end = 0;
+        for newline in memchr::memchr_iter(b'\n', rest) {
+            end = newline + 1;
+            if rest.get(end) == Some(&b'-') {
+                break;
+            }
+        }
+        end
     }
 
     /// Ends the message: hands on what is held and closes an open attachment.

@@ -112,10 +112,16 @@ impl MimeStore {
         self.store(chunker.finish(), writer)
     }
 
+    /// Hashing and compression happen outside the writer's lock, so the downloads in
+    /// flight share the cores; under the lock a chunk is only sealed and appended. A chunk
+    /// the writer has already is not compressed at all.
     fn store(&mut self, chunks: Vec<Vec<u8>>, writer: &std::sync::Mutex<Writer>) -> Result<()> {
         for chunk in chunks {
-            let id = lock(writer).put_blob(BlobKind::Data, &chunk)?;
-            self.blobs.push(id);
+            let mut blob = self.archive.prepare_blob(BlobKind::Data, &chunk)?;
+            if !lock(writer).has_blob(&blob.id()) {
+                blob.compress(&chunk);
+            }
+            self.blobs.push(lock(writer).put_prepared(&blob, &chunk)?);
         }
         Ok(())
     }

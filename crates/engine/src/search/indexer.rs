@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use rayon::prelude::*;
 use strongroom_archive::{Archive, BlobId};
 use tantivy::{IndexWriter, TantivyDocument, Term};
 
@@ -140,6 +141,7 @@ impl Indexer<'_> {
             None => BTreeMap::new(),
         };
         let after = mailboxes(self.archive, &s.id)?;
+        let deleted = Some((s.time_ms, previous.as_deref().unwrap_or_default()));
         for (user, now) in &after {
             let old = before.get(user);
             if old.map(|o| o.tree) == Some(now.tree) {
@@ -162,69 +164,87 @@ impl Indexer<'_> {
             let present = messages_of(&new_folders, &same);
             let mut ids: Vec<&&str> = present.keys().collect();
             ids.sort();
+            let mut jobs = Vec::new();
             for id in ids {
                 let (entry, path) = present[*id];
                 if gone.get(*id) == Some(&(entry, path)) {
                     continue;
                 }
-                self.put(
+                jobs.push((
                     entry,
-                    &Placement {
+                    Placement {
                         task: s.task_id,
                         user_id: user,
                         mailbox: now,
                         path,
                         deleted: None,
                     },
-                )?;
+                ));
             }
-            let mut removed: Vec<&&str> = gone
-                .keys()
-                .filter(|id| !present.contains_key(**id))
-                .collect();
-            removed.sort();
             // Only an older tree can have lost messages.
-            let Some(old) = old else { continue };
-            for id in removed {
-                let (entry, path) = gone[*id];
-                self.put(
-                    entry,
-                    &Placement {
-                        task: s.task_id,
-                        user_id: user,
-                        mailbox: old,
-                        path,
-                        deleted: Some((s.time_ms, previous.as_deref().unwrap_or_default())),
-                    },
-                )?;
+            if let Some(old) = old {
+                let mut removed: Vec<&&str> = gone
+                    .keys()
+                    .filter(|id| !present.contains_key(**id))
+                    .collect();
+                removed.sort();
+                for id in removed {
+                    let (entry, path) = gone[*id];
+                    jobs.push((
+                        entry,
+                        Placement {
+                            task: s.task_id,
+                            user_id: user,
+                            mailbox: old,
+                            path,
+                            deleted,
+                        },
+                    ));
+                }
             }
+            self.put_all(&jobs)?;
         }
         // Mailboxes the snapshot no longer holds: all their messages are gone from it.
         for (user, old) in &before {
             if after.contains_key(user) {
                 continue;
             }
-            for (_, path, folder) in folders(self.archive, &old.tree)? {
-                for entry in &folder.messages {
-                    self.put(
-                        entry,
-                        &Placement {
-                            task: s.task_id,
-                            user_id: user,
-                            mailbox: old,
-                            path: &path,
-                            deleted: Some((s.time_ms, previous.as_deref().unwrap_or_default())),
-                        },
-                    )?;
-                }
-            }
+            let old_folders = folders(self.archive, &old.tree)?;
+            let jobs: Vec<_> = old_folders
+                .iter()
+                .flat_map(|(_, path, folder)| {
+                    folder.messages.iter().map(move |entry| {
+                        (
+                            entry,
+                            Placement {
+                                task: s.task_id,
+                                user_id: user,
+                                mailbox: old,
+                                path,
+                                deleted,
+                            },
+                        )
+                    })
+                })
+                .collect();
+            self.put_all(&jobs)?;
         }
         state.record(s.task_id, &s.id);
         Ok(())
     }
 
+    /// Puts the documents of `jobs`, reading and parsing messages on every core: that part
+    /// is most of indexing's work, while tantivy's writer takes documents from any thread.
+    fn put_all(&mut self, jobs: &[(&MessageEntry, Placement<'_>)]) -> Result<()> {
+        let this = &*self;
+        jobs.par_iter()
+            .try_for_each(|(entry, at)| this.put(entry, at))?;
+        self.indexed += jobs.len() as u64;
+        Ok(())
+    }
+
     /// Adds the message's document, replacing any earlier one of the same identity.
-    fn put(&mut self, entry: &MessageEntry, at: &Placement<'_>) -> Result<()> {
+    fn put(&self, entry: &MessageEntry, at: &Placement<'_>) -> Result<()> {
         let f = &self.fields;
         let key = doc_key(at.task, at.user_id, &entry.id);
         let mime = searchable_mime(self.archive, entry)?;
@@ -270,7 +290,6 @@ impl Indexer<'_> {
         }
         self.writer.delete_term(Term::from_field_text(f.key, &key));
         self.writer.add_document(doc).map_err(super::index_error)?;
-        self.indexed += 1;
         Ok(())
     }
 }

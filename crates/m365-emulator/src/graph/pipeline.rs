@@ -31,7 +31,9 @@ pub fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Principal, G
     let jwt = Jwt::parse(token).map_err(|_| {
         GraphError::unauthenticated("IDX14100: JWT is not well formed, there are no dots (.).")
     })?;
-    jwt.verify(&shared.signer.public_key())
+    shared
+        .signer
+        .verify_issued(token, &jwt)
         .map_err(|_| GraphError::unauthenticated("Access token validation failure."))?;
     let c = &jwt.claims;
     if c["aud"].as_str() != Some(crate::identity::roles::GRAPH_RESOURCE)
