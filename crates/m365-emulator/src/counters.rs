@@ -12,6 +12,8 @@ pub struct MailboxCounters {
     pub endpoints: BTreeMap<String, u64>,
     /// 429 responses from the throttle (not injected faults).
     pub throttled: u64,
+    /// Of those, refusals for the concurrency limit rather than the request budget.
+    pub over_concurrency: u64,
     /// Highest number of requests in flight at once for this mailbox (all apps).
     pub max_concurrency: usize,
 }
@@ -22,6 +24,8 @@ pub struct CounterSnapshot {
     /// Every Graph request, including `$batch` items.
     pub requests: u64,
     pub throttled: u64,
+    /// Of the 429s, refusals for the concurrency limit rather than the request budget.
+    pub over_concurrency: u64,
     /// Injected faults.
     pub faults: u64,
     /// Requests by endpoint name across the tenant.
@@ -53,11 +57,16 @@ impl Counters {
         });
     }
 
-    pub fn throttled(&self, mailbox: Option<&str>) {
+    /// A 429 from the throttle; `over_concurrency` when the concurrency limit refused it.
+    pub fn throttled(&self, mailbox: Option<&str>, over_concurrency: bool) {
+        let n = u64::from(over_concurrency);
         self.with(|c| {
             c.throttled += 1;
+            c.over_concurrency += n;
             if let Some(m) = mailbox {
-                c.mailboxes.entry(m.to_string()).or_default().throttled += 1;
+                let m = c.mailboxes.entry(m.to_string()).or_default();
+                m.throttled += 1;
+                m.over_concurrency += n;
             }
         });
     }

@@ -79,6 +79,9 @@ enum Runner {
 /// What the ratios need from a backup run.
 struct Outcome {
     wall_s: f64,
+    /// The engine's backup run (discovery to final snapshot), seconds from the command's
+    /// start: the rest of the wall time is opening the archive before and indexing after.
+    run_s: (f64, f64),
     messages: u64,
     bytes: u64,
     backed_up: usize,
@@ -124,11 +127,13 @@ impl Runner {
     async fn backup(self) -> Outcome {
         match self {
             Runner::Cli(archive) => {
+                let started = epoch_s();
                 let b = tokio::task::spawn_blocking(move || archive.backup())
                     .await
                     .expect("backup");
                 Outcome {
                     wall_s: b.run.wall_s,
+                    run_s: run_span(&b.report, started),
                     messages: b.messages(),
                     bytes: b.bytes(),
                     backed_up: b.backed_up_mailboxes(),
@@ -137,7 +142,7 @@ impl Runner {
             }
             Runner::Engine(boxed) => {
                 let (engine, task) = *boxed;
-                let started = Instant::now();
+                let (started, started_epoch) = (Instant::now(), epoch_s());
                 let report = engine
                     .backup(&task, progress::silent())
                     .await
@@ -145,6 +150,10 @@ impl Runner {
                 let reports = &report.mailboxes;
                 Outcome {
                     wall_s: started.elapsed().as_secs_f64(),
+                    run_s: run_span(
+                        &serde_json::to_value(&report).expect("report"),
+                        started_epoch,
+                    ),
                     messages: reports.iter().map(|m| m.messages).sum(),
                     bytes: reports.iter().map(|m| m.bytes).sum(),
                     backed_up: reports
@@ -160,6 +169,19 @@ impl Runner {
             }
         }
     }
+}
+
+fn epoch_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64()
+}
+
+/// The report's `startedMs`/`finishedMs` as seconds from `started` (seconds since the epoch).
+fn run_span(report: &serde_json::Value, started: f64) -> (f64, f64) {
+    let at = |key: &str| report[key].as_f64().unwrap_or(f64::NAN) / 1000.0 - started;
+    (at("startedMs"), at("finishedMs"))
 }
 
 pub async fn run(args: &Args) {
@@ -202,13 +224,21 @@ pub async fn run(args: &Args) {
 
     let emu = Arc::new(emu);
     let spans: Arc<Mutex<BTreeMap<String, Span>>> = Arc::default();
+    // When the run's first Graph request (discovery's) came, seconds from the start.
+    let first_request: Arc<Mutex<Option<f64>>> = Arc::default();
     let started = Instant::now();
     let poller = {
-        let (emu, spans) = (emu.clone(), spans.clone());
+        let (emu, spans, first_request) = (emu.clone(), spans.clone(), first_request.clone());
         tokio::spawn(async move {
             let mut previous: BTreeMap<String, u64> = BTreeMap::new();
             loop {
                 let now = started.elapsed().as_secs_f64();
+                {
+                    let mut first = first_request.lock().unwrap();
+                    if first.is_none() && emu.counters().requests > 0 {
+                        *first = Some(now - POLL.as_secs_f64() / 2.0);
+                    }
+                }
                 {
                     let mut spans = spans.lock().unwrap();
                     for (user, (admitted, work)) in counts(&emu) {
@@ -238,6 +268,7 @@ pub async fn run(args: &Args) {
     let final_counts: BTreeMap<String, u64> =
         counts(&emu).into_iter().map(|(u, (a, _))| (u, a)).collect();
     let spans = spans.lock().unwrap().clone();
+    let first_request = first_request.lock().unwrap().unwrap_or(f64::NAN);
 
     let wall = backup.wall_s;
     let window = WINDOW.as_secs_f64();
@@ -265,6 +296,16 @@ pub async fn run(args: &Args) {
         per_mailbox.push(admitted as f64 / limit(seconds));
     }
     per_mailbox.sort_by(f64::total_cmp);
+    // Where the wall time goes: before the first mailbox's work, while mailboxes work (the
+    // first starts to the last ends), after it.
+    let first_work = spans
+        .values()
+        .map(|s| s.first)
+        .fold(f64::INFINITY, f64::min);
+    let starts: Vec<f64> = spans.values().map(|s| s.first).collect();
+    let ends: Vec<f64> = spans.values().map(|s| s.last).collect();
+    let last_work = ends.iter().copied().fold(0.0, f64::max);
+    let (run_start, run_end) = backup.run_s;
     let busy_ratio = busy_admitted as f64 / busy_limit;
     let failures = backup.failures.clone();
 
@@ -288,9 +329,11 @@ pub async fn run(args: &Args) {
         println!("  FAILED {f}");
     }
     println!(
-        "  requests admitted: {total} ({:.1}/s); 429s: {}; peak concurrency per mailbox: {}",
+        "  requests admitted: {total} ({:.1}/s); 429s: {} ({} over the concurrency limit); \
+         peak concurrency per mailbox: {}",
         total as f64 / wall,
         counters.throttled,
+        counters.over_concurrency,
         counters
             .mailboxes
             .values()
@@ -312,6 +355,24 @@ pub async fn run(args: &Args) {
         busy_seconds / mailboxes as f64,
         busy_seconds / wall
     );
+    let fmt = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v.iter()
+            .map(|t| format!("{t:.1}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!(
+        "  timeline (s): command starts 0, backup run starts {run_start:.2}, first Graph request \
+         {first_request:.2}, first mailbox work {first_work:.2}, last mailbox work {last_work:.2}, \
+         run ends {run_end:.2}, command ends {wall:.2}"
+    );
+    println!(
+        "  mailboxes start at {}; end at {}",
+        fmt(&starts),
+        fmt(&ends)
+    );
     println!(
         "{}",
         serde_json::json!({
@@ -319,10 +380,18 @@ pub async fn run(args: &Args) {
             "budget": BUDGET, "window_s": window, "latency_ms": LATENCY.as_millis() as u64,
             "wall_s": (wall * 10.0).round() / 10.0, "messages": backup.messages,
             "mailboxes_at_once": args.mailboxes_at_once,
-            "admitted": total, "throttled": counters.throttled, "failed_mailboxes": failures.len(),
+            "admitted": total, "throttled": counters.throttled,
+            "over_concurrency": counters.over_concurrency, "failed_mailboxes": failures.len(),
             "tenant_ratio": (tenant_ratio * 1000.0).round() / 1000.0,
             "busy_ratio": (busy_ratio * 1000.0).round() / 1000.0,
             "mailboxes_at_a_time": ((busy_seconds / wall) * 10.0).round() / 10.0,
+            "timeline_s": {
+                "run_start": (run_start * 100.0).round() / 100.0,
+                "first_request": (first_request * 100.0).round() / 100.0,
+                "first_work": (first_work * 100.0).round() / 100.0,
+                "last_work": (last_work * 100.0).round() / 100.0,
+                "run_end": (run_end * 100.0).round() / 100.0,
+            },
         })
     );
     if let Ok(emu) = Arc::try_unwrap(emu) {

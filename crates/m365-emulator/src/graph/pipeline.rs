@@ -8,6 +8,7 @@ use crate::identity::jwt::Jwt;
 use crate::server::ConnectionControl;
 use crate::state::{AppState, Shared};
 use crate::tenant::Tenant;
+use crate::throttle::Refusal;
 use axum::body::Body;
 use axum::extract::{OriginalUri, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -310,7 +311,9 @@ async fn handle(
             {
                 Ok(admitted) => admitted,
                 Err(refusal) => {
-                    shared.counters.throttled(Some(m));
+                    shared
+                        .counters
+                        .throttled(Some(m), matches!(refusal, Refusal::Concurrency { .. }));
                     return refusal.to_error().into_response();
                 }
             }
