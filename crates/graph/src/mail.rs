@@ -64,17 +64,21 @@ impl GraphClient {
     /// listing returns) and its subfolders. Search folders are included (see
     /// [`MailFolder::is_search_folder`]): they hold no messages of their own.
     pub async fn folder_tree(&self, user: &str) -> Result<Vec<MailFolder>, GraphError> {
-        let mut tree = Vec::new();
-        self.walk_folders(user, self.url(&["users", user, "mailFolders"]), &mut tree)
-            .await?;
-        match self.mail_folder(user, "recoverableitemsdeletions").await {
+        // The Recoverable Items lookup does not depend on the walk: run them side by side,
+        // as every request of the chain at a mailbox's start delays its whole backup.
+        let (tree, deletions) = futures::join!(
+            self.walk_folders(user, self.url(&["users", user, "mailFolders"])),
+            self.mail_folder(user, "recoverableitemsdeletions"),
+        );
+        let mut tree = tree?;
+        match deletions {
             Ok(deletions) if !tree.iter().any(|f| f.id == deletions.id) => {
                 let children =
                     self.url(&["users", user, "mailFolders", &deletions.id, "childFolders"]);
                 let has_children = deletions.child_folder_count.unwrap_or(1) > 0;
                 tree.push(deletions);
                 if has_children {
-                    self.walk_folders(user, children, &mut tree).await?;
+                    tree.extend(self.walk_folders(user, children).await?);
                 }
             }
             Ok(_) => {}
@@ -85,36 +89,46 @@ impl GraphClient {
         Ok(tree)
     }
 
-    /// The folders listed at `start` and, recursively, their children.
+    /// The folders listed at `start` and, recursively, their children, parents first. The
+    /// folders of one level are listed at once (the governor caps what is in flight), so a
+    /// deep tree costs a round trip per level, not per folder.
     async fn walk_folders(
         &self,
         user: &str,
         start: url::Url,
-        tree: &mut Vec<MailFolder>,
-    ) -> Result<(), GraphError> {
-        use futures::TryStreamExt;
-        let mut pending = vec![start];
-        while let Some(mut url) = pending.pop() {
-            url.query_pairs_mut()
-                .append_pair("includeHiddenFolders", "true")
-                .append_pair("$top", "100");
-            let mut stream = pages::<MailFolder>(self.clone(), Call::get(url, Lane::mailbox(user)));
-            while let Some(page) = stream.try_next().await? {
-                for folder in page.value {
-                    if folder.child_folder_count.unwrap_or(1) > 0 {
-                        pending.push(self.url(&[
-                            "users",
-                            user,
-                            "mailFolders",
-                            &folder.id,
-                            "childFolders",
-                        ]));
-                    }
-                    tree.push(folder);
+    ) -> Result<Vec<MailFolder>, GraphError> {
+        use futures::{StreamExt, TryStreamExt};
+        let mut tree = Vec::new();
+        let mut level = vec![start];
+        while !level.is_empty() {
+            let listed: Vec<Vec<MailFolder>> = futures::stream::iter(level)
+                .map(|mut url| {
+                    url.query_pairs_mut()
+                        .append_pair("includeHiddenFolders", "true")
+                        .append_pair("$top", "100");
+                    pages::<MailFolder>(self.clone(), Call::get(url, Lane::mailbox(user)))
+                        .map_ok(|page| futures::stream::iter(page.value.into_iter().map(Ok)))
+                        .try_flatten()
+                        .try_collect()
+                })
+                .buffered(self.governor().config().max_in_flight)
+                .try_collect()
+                .await?;
+            level = Vec::new();
+            for folder in listed.into_iter().flatten() {
+                if folder.child_folder_count.unwrap_or(1) > 0 {
+                    level.push(self.url(&[
+                        "users",
+                        user,
+                        "mailFolders",
+                        &folder.id,
+                        "childFolders",
+                    ]));
                 }
+                tree.push(folder);
             }
         }
-        Ok(())
+        Ok(tree)
     }
 
     /// `GET /users/{id}/mailFolders/delta`: every folder as a flat list with
