@@ -153,8 +153,10 @@ impl AccountView {
     }
 }
 
-/// Users whose mailbox kind is looked up at once (each is one request on its own lane).
-const DISCOVERY_CONCURRENCY: usize = 8;
+/// Users whose mailbox kind is looked up at once. Each is one request on its own mailbox's
+/// lane, so no budget limits them; and no mailbox's backup starts before discovery ends, so
+/// each round trip of it leaves every mailbox's budget idle.
+const DISCOVERY_CONCURRENCY: usize = 32;
 
 /// Lists every user of the tenant, records them, archives accounts that left, and activates
 /// new mailboxes when the task says so. Returns the grid, new users flagged.

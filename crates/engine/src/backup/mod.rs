@@ -64,8 +64,9 @@ pub struct BackupOptions {
     pub mailboxes_in_parallel: usize,
     /// MIME downloads in flight per mailbox (the governor caps requests at 4 anyway).
     pub downloads_per_mailbox: usize,
-    /// MIME downloads in flight across the run. Each holds at most ~5 MiB whatever the
-    /// message size (see `mime_store`), so this bounds the run's memory.
+    /// MIME bodies being read and stored at once across the run (a download takes its
+    /// permit when the response arrives). Each holds at most ~5 MiB whatever the message
+    /// size (see `mime_store`), so this bounds the run's memory.
     pub downloads_in_flight: usize,
     /// Of those, downloads of messages larger than one MIME batch: each holds the chunker's
     /// lookahead and the chunk being cut (about 10 MiB) while it is stored, so without this
@@ -182,6 +183,14 @@ impl<'a> Run<'a> {
                 .into(),
             )
         };
+        // The run's permit is taken once the service has admitted the request and answered:
+        // it bounds the bodies being read and stored, and a download waiting on its
+        // mailbox's Retry-After fence must not hold one that another mailbox could use.
+        let _permit = self
+            .downloads
+            .acquire()
+            .await
+            .map_err(|_| Fetch::Failed(Error::internal("download permits closed")))?;
         let expected = body.content_length();
         if expected.is_some_and(|n| n > limit) {
             return Err(too_large());
