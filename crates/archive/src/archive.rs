@@ -4,7 +4,8 @@
 use std::collections::HashSet;
 use std::io::{self, Write};
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use crate::backend::{Backend, FileKind, LocalBackend};
 use crate::blob::{BlobKind, Tree};
@@ -70,6 +71,10 @@ pub(crate) struct Inner {
     pub options: Options,
     pub index: RwLock<Index>,
     pub loaded_indexes: Mutex<HashSet<IndexId>>,
+    /// Whether `index` may lag behind `index/`: from opening until the first load, so that
+    /// callers that never touch blobs (a search reads only encrypted files) do not pay for
+    /// it, and again after `snapshots()`, whose newer snapshots may reach newer index files.
+    pub index_stale: AtomicBool,
 }
 
 /// An open archive. Cheap to clone; clones share the in-memory index.
@@ -219,9 +224,8 @@ impl Archive {
             };
             match key_file.unwrap_with(secret, &archive_id) {
                 Ok(Some(master)) => {
-                    let archive = Self::from_parts(backend, archive_id, master, options);
-                    archive.reload_index()?;
-                    return Ok(archive);
+                    // The index loads on first use (`Inner::index_stale`).
+                    return Ok(Self::from_parts(backend, archive_id, master, options));
                 }
                 Ok(None) => continue,
                 Err(e) => tracing::warn!(key = %name, error = %e, "skipping key file"),
@@ -244,6 +248,7 @@ impl Archive {
                 options,
                 index: RwLock::new(Index::default()),
                 loaded_indexes: Mutex::new(HashSet::new()),
+                index_stale: AtomicBool::new(true),
             }),
         }
     }
@@ -324,6 +329,16 @@ impl Archive {
     /// load, and starts over if any loaded file has gone (a prune by another process
     /// replaced it), so a writer never deduplicates against a blob whose pack was deleted.
     pub fn reload_index(&self) -> Result<()> {
+        // Cleared before listing, so that a `snapshots()` marking it meanwhile is not lost.
+        self.inner.index_stale.store(false, Ordering::SeqCst);
+        let loaded = self.load_new_index_files();
+        if loaded.is_err() {
+            self.inner.index_stale.store(true, Ordering::SeqCst);
+        }
+        loaded
+    }
+
+    fn load_new_index_files(&self) -> Result<()> {
         let inner = &self.inner;
         let mut names = inner.backend.list(FileKind::Index)?;
         names.sort();
@@ -367,15 +382,26 @@ impl Archive {
         Ok(())
     }
 
+    /// The in-memory index, loaded first if stale. It serves answers that are not a
+    /// `Result`: a load that fails is logged, and the answer comes from what is loaded, as
+    /// if the files it could not read were absent (as an unreadable index file always is).
+    fn index(&self) -> RwLockReadGuard<'_, Index> {
+        if self.inner.index_stale.load(Ordering::SeqCst) {
+            if let Err(e) = self.reload_index() {
+                tracing::warn!(error = %e, "could not load the blob index");
+            }
+        }
+        self.inner.index.read().expect("index lock")
+    }
+
     /// Whether a blob is stored (in a persisted index).
     pub fn has_blob(&self, id: &BlobId) -> bool {
-        self.inner.index.read().expect("index lock").contains(id)
+        self.index().contains(id)
     }
 
     /// Kind and sizes of a stored blob.
     pub fn blob_info(&self, id: &BlobId) -> Option<BlobInfo> {
-        let index = self.inner.index.read().expect("index lock");
-        index.get(id).map(|l| BlobInfo {
+        self.index().get(id).map(|l| BlobInfo {
             kind: l.entry.kind,
             len: l.entry.raw_len,
             stored_len: l.entry.length,
@@ -383,8 +409,8 @@ impl Archive {
     }
 
     /// Reads a blob's plaintext, checking it against its id. A blob missing from the loaded
-    /// index, or whose pack has gone, triggers one index reload (another process may have
-    /// written it, or pruned and repacked it).
+    /// index, or whose pack has gone, triggers one index reload (the index is not loaded
+    /// yet, or another process wrote the blob, or pruned and repacked it).
     pub fn read_blob(&self, id: &BlobId) -> Result<Vec<u8>> {
         let find = || self.inner.index.read().expect("index lock").get(id);
         let loc = match find() {
@@ -434,11 +460,12 @@ impl Archive {
         Ok(n)
     }
 
-    /// All readable snapshots, oldest first, reloading the index so that their blobs read.
-    /// Unreadable ones are skipped (and reported by `verify`).
+    /// All readable snapshots, oldest first. Unreadable ones are skipped (and reported by
+    /// `verify`). Marks the index stale, so that the next use reloads it and their blobs
+    /// read; listing itself reads no index file.
     pub fn snapshots(&self) -> Result<Vec<Snapshot>> {
-        // Snapshots written since we opened reach blobs of index files we have not loaded.
-        self.reload_index()?;
+        // Snapshots written since the index was loaded reach blobs of index files not loaded.
+        self.inner.index_stale.store(true, Ordering::SeqCst);
         let mut out = Vec::new();
         for name in self.inner.backend.list(FileKind::Snapshot)? {
             let Ok(id) = name.parse::<SnapshotId>() else {
@@ -526,9 +553,9 @@ impl Archive {
         crate::Chunker::new(self.inner.options.chunker)
     }
 
-    /// Number of blobs and packs in the loaded index.
+    /// Number of blobs and packs in the index (loading it if stale).
     pub fn counts(&self) -> (usize, usize) {
-        let index = self.inner.index.read().expect("index lock");
+        let index = self.index();
         (index.blob_count(), index.pack_count())
     }
 }

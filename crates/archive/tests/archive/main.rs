@@ -8,6 +8,7 @@ mod files;
 mod fixture;
 mod inputs;
 mod keys;
+mod lazy_index;
 mod locks;
 mod plaintext;
 mod prune;
