@@ -14,13 +14,16 @@ use crate::error::{Error, Result};
 use crate::id::{BlobId, IndexId, SnapshotId};
 use crate::index::{seal_index, IndexedPack};
 use crate::lock::{LockGuard, LockMode};
-use crate::pack::{encode_record, PackWriter, MAX_PACK_LEN};
+use crate::pack::{encode_record, FinishedPack, PackWriter, MAX_PACK_LEN};
 use crate::repair::PACKS_PER_INDEX_FILE;
 use crate::snapshot::seal_snapshot;
 
 /// Write an index file at the latest after this many finished packs, even without a
 /// flush, so a crash loses at most this much work.
 const PACKS_PER_INDEX: usize = 16;
+/// Full packs that may be finishing in the background at once; past this, storing waits for
+/// the oldest, so a disk slower than the callers holds them back instead of piling up threads.
+const PACKS_FINISHING: usize = 4;
 
 /// Counters of one writing session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -90,6 +93,10 @@ impl Archive {
 /// `finish` discards unflushed blobs.
 pub struct Writer {
     archive: Archive,
+    /// Full packs being finished (trailer, fsync, rename) on threads of their own, so that
+    /// storing goes on while the disk syncs; joined before an index file lists them.
+    /// Declared before `lock` so that, dropped, it waits for them before the lock goes.
+    finishing: Finishing,
     lock: LockGuard,
     pack: Option<PackWriter>,
     /// Blobs written by this session but not yet in a persisted index.
@@ -119,6 +126,7 @@ impl Writer {
             lock,
             pack: None,
             pending: HashMap::new(),
+            finishing: Finishing::default(),
             finished: Vec::new(),
             stats: WriteStats::default(),
             failed: false,
@@ -185,7 +193,7 @@ impl Writer {
             .as_ref()
             .is_some_and(|p| p.len() + data.len() as u64 > MAX_PACK_LEN / 2)
         {
-            self.finish_pack()?;
+            self.finish_pack_in_background()?;
         }
         if self.pack.is_none() {
             let inner = &self.archive.inner;
@@ -205,8 +213,8 @@ impl Writer {
         self.stats.blobs_added += 1;
         self.stats.bytes_added += data.len() as u64;
         if pack.len() >= pack_size {
-            self.finish_pack()?;
-            if self.finished.len() >= PACKS_PER_INDEX {
+            self.finish_pack_in_background()?;
+            if self.finished.len() + self.finishing.0.len() >= PACKS_PER_INDEX {
                 self.write_index()?;
             }
         }
@@ -230,14 +238,48 @@ impl Writer {
         Ok(ids)
     }
 
+    /// Finishes the open pack on this thread: `flush` needs it durable before it returns.
     fn finish_pack(&mut self) -> Result<()> {
-        let Some(pack) = self.pack.take() else {
+        if let Some(pack) = self.pack.take().filter(|p| p.blob_count() > 0) {
+            let done = pack.finish()?;
+            self.record_finished(done);
+        }
+        Ok(())
+    }
+
+    /// Hands the open pack to a thread that finishes it. Its blobs stay in `pending`, so
+    /// they deduplicate as before, and no index lists the pack before `join_finishing`.
+    fn finish_pack_in_background(&mut self) -> Result<()> {
+        let Some(pack) = self.pack.take().filter(|p| p.blob_count() > 0) else {
             return Ok(());
         };
-        if pack.blob_count() == 0 {
-            return Ok(());
+        if self.finishing.0.len() >= PACKS_FINISHING {
+            let oldest = self.finishing.0.remove(0);
+            let done = join(oldest)?;
+            self.record_finished(done);
         }
-        let done = pack.finish()?;
+        self.finishing
+            .0
+            .push(std::thread::spawn(move || pack.finish()));
+        Ok(())
+    }
+
+    /// Waits for every pack finishing in the background; the first failure is returned
+    /// after all have ended.
+    fn join_finishing(&mut self) -> Result<()> {
+        let mut first_error = None;
+        for handle in std::mem::take(&mut self.finishing.0) {
+            match join(handle) {
+                Ok(done) => self.record_finished(done),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn record_finished(&mut self, done: FinishedPack) {
         self.stats.packs_written += 1;
         self.stats.pack_bytes_written += done.len;
         self.finished.push(IndexedPack {
@@ -245,10 +287,10 @@ impl Writer {
             seed: done.seed,
             entries: done.entries,
         });
-        Ok(())
     }
 
     fn write_index(&mut self) -> Result<()> {
+        self.join_finishing()?;
         if self.finished.is_empty() {
             return Ok(());
         }
@@ -354,4 +396,26 @@ impl Writer {
         self.lock.release()?;
         Ok(stats)
     }
+}
+
+/// Packs finishing in the background. A writer dropped without `flush` (an error, a
+/// cancelled run) still waits for them, so no thread outlives its write lock; their packs,
+/// never indexed, are garbage for `prune`.
+#[derive(Default)]
+struct Finishing(Vec<std::thread::JoinHandle<Result<FinishedPack>>>);
+
+impl Drop for Finishing {
+    fn drop(&mut self) {
+        for handle in self.0.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn join(handle: std::thread::JoinHandle<Result<FinishedPack>>) -> Result<FinishedPack> {
+    handle.join().unwrap_or_else(|_| {
+        Err(Error::Io(std::io::Error::other(
+            "finishing a pack panicked",
+        )))
+    })
 }
