@@ -149,11 +149,11 @@ async fn back_up_inner(
         })
         .buffered(FOLDERS_AT_ONCE);
     while let Some((folder, done)) = rounds.next().await {
-        let done = done?;
-        report.new += done.counts.new;
-        report.changed += done.counts.changed;
-        report.bytes += done.counts.bytes;
-        report.resynced_folders += done.counts.resynced;
+        let (done, counts) = done?;
+        report.new += counts.new;
+        report.changed += counts.changed;
+        report.bytes += counts.bytes;
+        report.resynced_folders += counts.resynced;
         for m in &done.manifest.messages {
             after.insert(m.id.clone(), folder.id.clone());
         }
@@ -221,7 +221,6 @@ fn mailbox_tree(
 struct FolderDone {
     manifest: FolderManifest,
     delta_link: String,
-    counts: FolderCounts,
 }
 
 /// One folder's share of the mailbox report.
@@ -243,7 +242,7 @@ async fn back_up_folder(
     previous: Option<&FolderState>,
     known: &HashMap<String, Known>,
     slots: &Semaphore,
-) -> Result<FolderDone> {
+) -> Result<(FolderDone, FolderCounts)> {
     let job = run.job;
     let mut counts = FolderCounts::default();
     let base: BTreeMap<String, MessageEntry> = match previous {
@@ -275,7 +274,7 @@ async fn back_up_folder(
         )
         .await
         {
-            Ok(mut done) => {
+            Ok(done) => {
                 for (id, entry) in &done
                     .manifest
                     .messages
@@ -293,8 +292,7 @@ async fn back_up_folder(
                         _ => {}
                     }
                 }
-                done.counts = counts;
-                return Ok(done);
+                return Ok((done, counts));
             }
             Err(RoundError::Expired) if from.is_some() => {
                 tracing::info!(user, folder = %folder.id, "delta state expired; resyncing folder");
@@ -406,7 +404,6 @@ async fn delta_round(
             messages: entries.into_values().collect(),
         },
         delta_link: delta_link.as_str().to_owned(),
-        counts: FolderCounts::default(),
     })
 }
 

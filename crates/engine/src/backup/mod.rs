@@ -186,11 +186,7 @@ impl<'a> Run<'a> {
         // The run's permit is taken once the service has admitted the request and answered:
         // it bounds the bodies being read and stored, and a download waiting on its
         // mailbox's Retry-After fence must not hold one that another mailbox could use.
-        let _permit = self
-            .downloads
-            .acquire()
-            .await
-            .map_err(|_| Fetch::Failed(Error::internal("download permits closed")))?;
+        let _permit = permit(&self.downloads).await?;
         let expected = body.content_length();
         if expected.is_some_and(|n| n > limit) {
             return Err(too_large());
@@ -199,7 +195,7 @@ impl<'a> Run<'a> {
         // else when its first batch is full.
         let mut large = None;
         if expected.is_some_and(|n| n > MIME_BATCH as u64) {
-            large = Some(self.large_download().await?);
+            large = Some(permit(&self.large_downloads).await?);
         }
         let mut store = MimeStore::new(self.job.archive);
         // Most messages are small: size the batch by the body, not the batch limit.
@@ -216,7 +212,7 @@ impl<'a> Run<'a> {
                     batch.extend_from_slice(&bytes);
                     if batch.len() >= MIME_BATCH {
                         if large.is_none() {
-                            large = Some(self.large_download().await?);
+                            large = Some(permit(&self.large_downloads).await?);
                         }
                         (store, batch) = self.store_batch(store, batch).await?;
                     }
@@ -237,13 +233,6 @@ impl<'a> Run<'a> {
         .await
         .map_err(|e| Error::internal(format!("storing task panicked: {e}")))?
         .map_err(Fetch::Failed)
-    }
-
-    async fn large_download(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Fetch> {
-        self.large_downloads
-            .acquire()
-            .await
-            .map_err(|_| Fetch::Failed(Error::internal("download permits closed")))
     }
 
     async fn store_batch(
@@ -565,4 +554,14 @@ fn mailbox_message_count(catalog: &Catalog, task_id: i64, account: &Account) -> 
         .iter()
         .map(|(_, s)| s.messages)
         .sum())
+}
+
+/// One of the run's download permits (`Run::downloads` or `Run::large_downloads`).
+async fn permit(
+    permits: &tokio::sync::Semaphore,
+) -> Result<tokio::sync::SemaphorePermit<'_>, Fetch> {
+    permits
+        .acquire()
+        .await
+        .map_err(|_| Fetch::Failed(Error::internal("download permits closed")))
 }
