@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use strongroom_archive::{Archive, BlobId, Snapshot};
+use strongroom_archive::{Archive, Snapshot};
 
 use crate::backup::manifest::{
     self, AccountEntry, FolderManifest, MessageEntry, RootManifest, SnapshotKind, SnapshotMeta,
@@ -211,8 +211,7 @@ impl MailboxView {
 
 /// A message's MIME bytes as stored.
 pub fn message_mime(archive: &Archive, entry: &MessageEntry) -> Result<Vec<u8>> {
-    let ids: Vec<BlobId> = entry.blob_ids()?;
     let mut out = Vec::with_capacity(entry.size as usize);
-    archive.read_stream(&ids, &mut out)?;
+    entry.read_mime(archive, |_| true, &mut out)?;
     Ok(out)
 }

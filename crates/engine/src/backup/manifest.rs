@@ -23,8 +23,9 @@
 use serde::{Deserialize, Serialize};
 use strongroom_archive::{Archive, BlobId, Tree};
 
+use super::base64_body::Base64Text;
 use crate::accounts::MailboxType;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::task::{Service, TaskSettings};
 
 pub const MANIFEST_VERSION: u32 = 1;
@@ -150,8 +151,8 @@ pub struct MessageEntry {
     pub attachments: Vec<AttachmentEntry>,
 }
 
-/// One attachment part of a message: its encoded body is `blobs[first_blob..][..blob_count]`
-/// of the message's entry.
+/// One attachment part of a message: its body is `blobs[first_blob..][..blob_count]` of the
+/// message's entry, encoded as in the MIME or, with `base64`, decoded in part.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AttachmentEntry {
@@ -163,9 +164,68 @@ pub struct AttachmentEntry {
     pub size: u64,
     pub first_blob: usize,
     pub blob_count: usize,
+    /// The body's first `decoded_blobs` blobs are the bytes its base64 lines encode (see
+    /// `base64_body`); the others hold the rest of the body as it is. Absent: all as is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base64: Option<Base64Layout>,
+}
+
+/// How decoded attachment bytes re-encode to the body's text, byte for byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Base64Layout {
+    /// Characters per line (a multiple of 4); the last line may be shorter.
+    pub line_len: u32,
+    /// Lines end in CRLF (else LF); every line ends, the last one too.
+    pub crlf: bool,
+    /// Bytes of text the decoded blobs re-encode to.
+    pub encoded_len: u64,
+    pub decoded_blobs: usize,
 }
 
 impl MessageEntry {
+    /// Appends the message's MIME as it was downloaded to `out`, leaving out the bodies of
+    /// the attachments `keep` turns down (their headers stay).
+    pub fn read_mime(
+        &self,
+        archive: &Archive,
+        keep: impl Fn(&AttachmentEntry) -> bool,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let ids = self.blob_ids()?;
+        let mut at = 0;
+        for a in &self.attachments {
+            let run = (a.first_blob >= at)
+                .then(|| ids.get(a.first_blob..a.first_blob + a.blob_count))
+                .flatten()
+                .ok_or_else(|| damaged("its attachments are out of place"))?;
+            archive.read_stream(&ids[at..a.first_blob], out)?;
+            at = a.first_blob + a.blob_count;
+            if !keep(a) {
+                continue;
+            }
+            let Some(layout) = &a.base64 else {
+                archive.read_stream(run, out)?;
+                continue;
+            };
+            let line_len = layout.line_len;
+            let (decoded, rest) = run
+                .split_at_checked(layout.decoded_blobs)
+                .filter(|_| line_len > 0 && line_len.is_multiple_of(4))
+                .ok_or_else(|| damaged("an attachment's base64 layout is invalid"))?;
+            let mut text = Base64Text::new(layout);
+            for id in decoded {
+                text.push(&archive.read_blob(id)?, out);
+            }
+            if text.finish(out) != layout.encoded_len {
+                return Err(damaged("an attachment re-encodes to another length"));
+            }
+            archive.read_stream(rest, out)?;
+        }
+        archive.read_stream(&ids[at..], out)?;
+        Ok(())
+    }
+
     pub fn blob_ids(&self) -> Result<Vec<BlobId>> {
         self.blobs
             .iter()
@@ -188,6 +248,13 @@ impl FolderManifest {
             meta: serde_json::to_vec(self)?,
         })
     }
+}
+
+fn damaged(what: &str) -> Error {
+    Error::new(
+        ErrorCode::ArchiveDamaged,
+        format!("A message's manifest is damaged: {what}. Run verify."),
+    )
 }
 
 /// Reads a tree and parses its metadata as `T`.

@@ -28,6 +28,8 @@ pub struct AttachmentHeaders {
     pub name: Option<String>,
     /// `type/subtype`, lower case.
     pub content_type: Option<String>,
+    /// The body is base64 (Content-Transfer-Encoding).
+    pub base64: bool,
 }
 
 /// What the scanner hands on, in input order.
@@ -280,6 +282,9 @@ impl MimeSplitter {
                         Some(s) => format!("{k}/{s}"),
                         None => k,
                     }),
+                    base64: parsed
+                        .content_transfer_encoding()
+                        .is_some_and(|e| e.trim().eq_ignore_ascii_case("base64")),
                 }))?;
             }
             _ => {}
@@ -358,9 +363,11 @@ epilogue\r\n";
                 Some(AttachmentHeaders {
                     name: Some("r.pdf".into()),
                     content_type: Some("application/pdf".into()),
+                    base64: true,
                 })
             );
             assert_eq!(atts[1].1, b"iVBORw0K\r\n");
+            assert!(!atts[1].0.as_ref().unwrap().base64);
             assert_eq!(
                 atts[1].0.as_ref().unwrap().name.as_deref(),
                 Some("logoé.png")

@@ -1,14 +1,16 @@
 //! Stores one message's MIME as blobs: the message is cut into segments at attachment
 //! bodies ([`MimeSplitter`]) and each segment is chunked on its own, so an attachment yields
-//! the same blobs in every message that carries it and is stored once. The blob list, read
-//! in order, is still exactly the MIME.
+//! the same blobs in every message that carries it and is stored once. A base64 body is
+//! stored as the bytes it encodes, as far as they re-encode exactly ([`Base64Body`]); the
+//! blob list, read in order and with those re-encoded, is exactly the MIME.
 //!
 //! Input arrives piece by piece; at most one chunk's lookahead (the chunker's maximum) plus
 //! the piece in hand is held, whatever the message's size.
 
 use strongroom_archive::{Archive, BlobId, BlobKind, Chunker, Writer};
 
-use super::manifest::AttachmentEntry;
+use super::base64_body::{Base64Body, Step};
+use super::manifest::{AttachmentEntry, Base64Layout};
 use super::mime_split::{MimeSplitter, Piece};
 use crate::error::Result;
 
@@ -22,8 +24,19 @@ pub(super) struct MimeStore {
     blobs: Vec<BlobId>,
     size: u64,
     attachments: Vec<AttachmentEntry>,
-    /// The attachment whose body is being read, and its bytes so far.
-    open: Option<(AttachmentEntry, u64)>,
+    /// The attachment whose body is being read.
+    open: Option<OpenAttachment>,
+    /// Decoded bytes on their way to the chunker (kept for its allocation).
+    decoded: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct OpenAttachment {
+    entry: AttachmentEntry,
+    /// Bytes of the body so far, as encoded.
+    size: u64,
+    /// Decoding a base64 body, until it leaves the layout that re-encodes exactly.
+    decoder: Option<Base64Body>,
 }
 
 /// What a stored message is.
@@ -44,6 +57,7 @@ impl MimeStore {
             size: 0,
             attachments: Vec::new(),
             open: None,
+            decoded: Vec::new(),
         }
     }
 
@@ -75,35 +89,83 @@ impl MimeStore {
     fn piece(&mut self, piece: Piece<'_>, writer: &std::sync::Mutex<Writer>) -> Result<()> {
         match piece {
             Piece::Bytes(bytes) => {
-                if let Some((_, n)) = &mut self.open {
-                    *n += bytes.len() as u64;
+                if let Some(open) = &mut self.open {
+                    open.size += bytes.len() as u64;
                 }
-                let chunks = self.chunker.push(bytes);
-                self.store(chunks, writer)?;
+                let (held, rest) = self.decode(bytes, writer)?;
+                for raw in [&held[..], rest] {
+                    let chunks = self.chunker.push(raw);
+                    self.store(chunks, writer)?;
+                }
             }
             Piece::AttachmentStart(headers) => {
                 self.cut_segment(writer)?;
-                self.open = Some((
-                    AttachmentEntry {
+                self.open = Some(OpenAttachment {
+                    entry: AttachmentEntry {
                         name: headers.name,
                         content_type: headers.content_type,
                         size: 0,
                         first_blob: self.blobs.len(),
                         blob_count: 0,
+                        base64: None,
                     },
-                    0,
-                ));
+                    size: 0,
+                    decoder: headers.base64.then(Base64Body::default),
+                });
             }
             Piece::AttachmentEnd => {
+                let held = self.end_decoding(writer)?;
+                let chunks = self.chunker.push(&held);
+                self.store(chunks, writer)?;
                 self.cut_segment(writer)?;
-                if let Some((mut entry, size)) = self.open.take() {
-                    entry.size = size;
-                    entry.blob_count = self.blobs.len() - entry.first_blob;
-                    self.attachments.push(entry);
+                if let Some(mut open) = self.open.take() {
+                    open.entry.size = open.size;
+                    open.entry.blob_count = self.blobs.len() - open.entry.first_blob;
+                    self.attachments.push(open.entry);
                 }
             }
         }
         Ok(())
+    }
+
+    /// Stores what `bytes` decode to while a base64 body is being decoded; returns the
+    /// bytes to store as they are (all of `bytes` when not decoding).
+    fn decode<'a>(
+        &mut self,
+        bytes: &'a [u8],
+        writer: &std::sync::Mutex<Writer>,
+    ) -> Result<(Vec<u8>, &'a [u8])> {
+        let Some(decoder) = self.open.as_mut().and_then(|o| o.decoder.as_mut()) else {
+            return Ok((Vec::new(), bytes));
+        };
+        self.decoded.clear();
+        let step = decoder.push(bytes, &mut self.decoded);
+        let chunks = self.chunker.push(&self.decoded);
+        self.store(chunks, writer)?;
+        match step {
+            Step::Decoding => Ok((Vec::new(), &[])),
+            Step::Stopped { mut held, rest } => {
+                held.extend(self.end_decoding(writer)?);
+                Ok((held, rest))
+            }
+        }
+    }
+
+    /// Ends decoding the open attachment's body: the decoded bytes become a segment of their
+    /// own, and the layout goes into the attachment's entry. Returns the bytes held back,
+    /// which start the part stored as it is.
+    fn end_decoding(&mut self, writer: &std::sync::Mutex<Writer>) -> Result<Vec<u8>> {
+        let Some(decoder) = self.open.as_mut().and_then(|o| o.decoder.take()) else {
+            return Ok(Vec::new());
+        };
+        self.cut_segment(writer)?;
+        if let Some(open) = &mut self.open {
+            open.entry.base64 = decoder.layout().map(|layout| Base64Layout {
+                decoded_blobs: self.blobs.len() - open.entry.first_blob,
+                ..layout
+            });
+        }
+        Ok(decoder.finish())
     }
 
     /// Ends the current segment: its last chunks are cut and a new chunker starts.

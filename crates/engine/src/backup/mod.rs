@@ -11,6 +11,7 @@
 //! a first backup that dies half-way leaves everything committed so far restorable from a
 //! snapshot. The run ends with a *backup* snapshot: the complete point-in-time view.
 
+mod base64_body;
 mod mailbox;
 pub mod manifest;
 mod mime_split;

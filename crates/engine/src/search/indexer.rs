@@ -299,22 +299,12 @@ impl Indexer<'_> {
 /// a message with a 40 MB attachment is read as a few KB instead of held whole in memory,
 /// twice (encoded and decoded), while it is indexed.
 fn searchable_mime(archive: &Archive, entry: &MessageEntry) -> Result<Vec<u8>> {
-    let ids = entry.blob_ids()?;
-    let mut keep = vec![true; ids.len()];
-    for a in &entry.attachments {
-        if !document::indexes_text_of(a.content_type.as_deref()) {
-            if let Some(blobs) = keep.get_mut(a.first_blob..a.first_blob + a.blob_count) {
-                blobs.fill(false);
-            }
-        }
-    }
-    let ids: Vec<BlobId> = ids
-        .into_iter()
-        .zip(keep)
-        .filter_map(|(id, keep)| keep.then_some(id))
-        .collect();
     let mut out = Vec::new();
-    archive.read_stream(&ids, &mut out)?;
+    entry.read_mime(
+        archive,
+        |a| document::indexes_text_of(a.content_type.as_deref()),
+        &mut out,
+    )?;
     Ok(out)
 }
 
