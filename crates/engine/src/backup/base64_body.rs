@@ -139,8 +139,8 @@ impl Base64Body {
             return 0;
         }
         let before = decoded.len();
-        // Lines of whole 4-character groups without padding decode and re-encode one to one,
-        // so a run that decodes to exactly 3/4 of its length is canonical.
+        // Whole 4-character groups without padding decode and re-encode one to one, and the
+        // decoder is strict: a run that decodes to exactly 3/4 of its length is canonical.
         let ok = base64_simd::STANDARD
             .decode_append(&self.text, decoded)
             .is_ok();
@@ -149,7 +149,7 @@ impl Base64Body {
             decoded.truncate(before);
             let mut done = 0;
             for line in data[..lines * stride].chunks_exact(stride) {
-                if self.ended || !self.line(line, decoded) {
+                if !self.line(line, decoded) {
                     break;
                 }
                 done += stride;
@@ -171,6 +171,9 @@ impl Base64Body {
     /// Decodes one whole line (ending in `\n`) if it keeps the layout; false if it does not,
     /// and then `decoded` is as it was.
     fn line(&mut self, line: &[u8], decoded: &mut Vec<u8>) -> bool {
+        if self.ended {
+            return false;
+        }
         let crlf = line.ends_with(b"\r\n");
         let text = &line[..line.len() - if crlf { 2 } else { 1 }];
         let line_len = match self.line_len {
