@@ -94,9 +94,11 @@ fn with_decompressor<T>(
 /// where the blob lands, so it can be made outside the writer (see `PreparedBlob`).
 pub(crate) fn encode_record(plaintext: &[u8], level: i32) -> Vec<u8> {
     let mut record = Vec::with_capacity(plaintext.len() + 1);
-    // Store compressed only when it helps (JPEGs, PDFs and zips do not shrink).
-    match zstd::bulk::compress(plaintext, level) {
-        Ok(c) if c.len() < plaintext.len() => {
+    // Store compressed only when it helps (JPEGs, PDFs and zips do not shrink); content
+    // whose bytes look random is not even tried, which saves zstd's match search over it.
+    let compressed = (!looks_random(plaintext)).then(|| zstd::bulk::compress(plaintext, level));
+    match compressed {
+        Some(Ok(c)) if c.len() < plaintext.len() => {
             record.push(ZSTD);
             record.extend_from_slice(&c);
         }
@@ -106,6 +108,41 @@ pub(crate) fn encode_record(plaintext: &[u8], level: i32) -> Vec<u8> {
         }
     }
     record
+}
+
+/// Bytes sampled from each of a blob's start, middle and end by [`looks_random`].
+const SAMPLE: usize = 4096;
+
+/// Whether samples of `data` have so even a byte distribution (over 7.9 bits per byte)
+/// that entropy coding could save under about 1 %: already-compressed files (JPEG, PNG,
+/// ZIP-based Office files, most of a PDF) once their base64 is decoded. Blobs too small to
+/// sample are compressed regardless. (Repeats of a random block inside one blob would be
+/// missed; chunking deduplicates repeats across blobs.)
+fn looks_random(data: &[u8]) -> bool {
+    if data.len() < 4 * SAMPLE {
+        return false;
+    }
+    let mid = data.len() / 2 - SAMPLE / 2;
+    let mut counts = [0u32; 256];
+    for window in [
+        &data[..SAMPLE],
+        &data[mid..mid + SAMPLE],
+        &data[data.len() - SAMPLE..],
+    ] {
+        for &b in window {
+            counts[b as usize] += 1;
+        }
+    }
+    let n = (3 * SAMPLE) as f64;
+    let bits: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum();
+    bits > 7.9
 }
 
 /// Opens one sealed record and checks that the plaintext hashes to the entry's id.
@@ -316,6 +353,38 @@ pub(crate) fn record<'a>(bytes: &'a [u8], entry: &PackEntry, what: &str) -> Resu
 mod tests {
     use super::*;
     use crate::backend::LocalBackend;
+
+    #[test]
+    fn random_looking_content_is_stored_raw_and_the_rest_compressed() {
+        use rand::{RngCore, SeedableRng};
+        let mut random = vec![0u8; 100_000];
+        rand::rngs::StdRng::seed_from_u64(4).fill_bytes(&mut random);
+        let six_bit = six_bit_text(&random);
+        let text = "Quarterly figures attached, see the notes. ".repeat(2000);
+        let flag = |data: &[u8]| encode_record(data, 3)[0];
+        assert!(looks_random(&random));
+        assert_eq!(flag(&random), RAW);
+        for compressible in [&six_bit[..], text.as_bytes(), &random[..10_000]] {
+            assert!(!looks_random(compressible));
+        }
+        assert_eq!(flag(&six_bit), ZSTD);
+        assert_eq!(flag(text.as_bytes()), ZSTD);
+        // Random bytes with every fourth one zero: not random enough to skip.
+        let skewed: Vec<u8> = random
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| if i % 4 == 0 { 0 } else { b })
+            .collect();
+        assert!(!looks_random(&skewed));
+        assert_eq!(flag(&skewed), ZSTD);
+    }
+
+    /// Text over base64's 64 symbols (6 bits per byte), as an attachment's text is.
+    fn six_bit_text(data: &[u8]) -> Vec<u8> {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        data.iter().map(|&b| ALPHABET[(b & 63) as usize]).collect()
+    }
 
     #[test]
     fn pack_round_trip_and_corruption() {
