@@ -15,10 +15,11 @@
 //! A message's MIME is cut into segments at attachment bodies: each attachment's encoded
 //! body is one segment, the headers and text between them are the others, and each segment
 //! is chunked (FastCDC) on its own. So an attachment carried by many messages is stored
-//! once, and `MessageEntry::blobs` read in order is still exactly the MIME. A message's
+//! once, and `MessageEntry::read_mime` gives back exactly the MIME. A message's
 //! `attachments` say which run of its blobs each attachment is (absent in manifests written
-//! before attachments were split, which read as messages without that list; the format
-//! stays version 1 because old readers ignore the new field and old data stays valid).
+//! before attachments were split, which read as messages without that list).
+//! Since version 2 an attachment's base64 body may be stored decoded (`Base64Layout`), and
+//! `read_mime` re-encodes it; readers refuse manifests of a version above their own.
 
 use serde::{Deserialize, Serialize};
 use strongroom_archive::{Archive, BlobId, Tree};
@@ -28,7 +29,9 @@ use crate::accounts::MailboxType;
 use crate::error::{Error, ErrorCode, Result};
 use crate::task::{Service, TaskSettings};
 
-pub const MANIFEST_VERSION: u32 = 1;
+/// 2: attachments may be stored decoded (`AttachmentEntry::base64`); a reader of version 1
+/// would read their bytes as if they were the MIME.
+pub const MANIFEST_VERSION: u32 = 2;
 
 /// What kind of snapshot this is, in the snapshot's own (sealed) metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -257,9 +260,81 @@ fn damaged(what: &str) -> Error {
     )
 }
 
-/// Reads a tree and parses its metadata as `T`.
-pub fn read<T: serde::de::DeserializeOwned>(archive: &Archive, id: &BlobId) -> Result<(Tree, T)> {
+/// A tree's metadata, which says which version of this format wrote it.
+pub trait Manifest: serde::de::DeserializeOwned {
+    fn version(&self) -> u32;
+}
+
+impl Manifest for RootManifest {
+    fn version(&self) -> u32 {
+        self.version
+    }
+}
+
+impl Manifest for MailboxManifest {
+    fn version(&self) -> u32 {
+        self.version
+    }
+}
+
+impl Manifest for FolderManifest {
+    fn version(&self) -> u32 {
+        self.version
+    }
+}
+
+/// Reads a tree and parses its metadata as `T`. A manifest of a later version than this
+/// build writes is refused: it may mean something this build would misread.
+pub fn read<T: Manifest>(archive: &Archive, id: &BlobId) -> Result<(Tree, T)> {
     let tree = archive.read_tree(id)?;
-    let meta = serde_json::from_slice(&tree.meta)?;
+    let meta: T = serde_json::from_slice(&tree.meta)?;
+    if meta.version() > MANIFEST_VERSION {
+        return Err(Error::new(
+            ErrorCode::ArchiveDamaged,
+            format!(
+                "The archive was written by a newer Strongroom (manifest version {}, this one reads up to {MANIFEST_VERSION}). Update Strongroom to read it.",
+                meta.version()
+            ),
+        ));
+    }
     Ok((tree, meta))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use strongroom_archive::backend::MemoryBackend;
+    use strongroom_archive::{KdfParams, Options};
+
+    use super::*;
+
+    #[test]
+    fn a_manifest_from_a_newer_strongroom_is_refused() {
+        let archive = Archive::init(
+            Arc::new(MemoryBackend::new()),
+            "pw",
+            KdfParams::insecure_for_tests(),
+            Options::default(),
+        )
+        .unwrap();
+        let folder = |version| FolderManifest {
+            version,
+            id: "inbox".into(),
+            parent_id: None,
+            name: "Inbox".into(),
+            hidden: false,
+            messages: Vec::new(),
+        };
+        let mut writer = archive.writer().unwrap();
+        let current = writer.put_tree(&folder(MANIFEST_VERSION).to_tree().unwrap());
+        let newer = writer.put_tree(&folder(MANIFEST_VERSION + 1).to_tree().unwrap());
+        writer.finish().unwrap();
+
+        let (_, read_back): (_, FolderManifest) = read(&archive, &current.unwrap()).unwrap();
+        assert_eq!(read_back, folder(MANIFEST_VERSION));
+        let err = read::<FolderManifest>(&archive, &newer.unwrap()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::ArchiveDamaged);
+        assert!(err.message.contains("newer Strongroom"), "{}", err.message);
+    }
 }
