@@ -48,7 +48,13 @@ impl Measured {
 
 /// Runs `cmd` (program, arguments, environment and folder are taken from it) under the
 /// measuring parent, capturing its stdout and stderr.
+///
+/// Dirty pages are written back first, so the run does not pay for an earlier one's: the
+/// kernel makes whoever writes next wait for them (`balance_dirty_pages`), which on a slow
+/// disk cost the second tool of a CPU-bound round up to a fifth of its time.
 pub fn run(cmd: &Command) -> Measured {
+    let synced = Command::new("sync").status().is_ok_and(|s| s.success());
+    assert!(synced, "sync (coreutils) runs");
     let exe = std::env::current_exe().expect("the benchmark's own path");
     let mut parent = Command::new(exe);
     parent
