@@ -32,9 +32,8 @@ pub(super) struct MimeStore {
 
 #[derive(Debug)]
 struct OpenAttachment {
+    /// Its `size` counts the body's bytes so far, as encoded.
     entry: AttachmentEntry,
-    /// Bytes of the body so far, as encoded.
-    size: u64,
     /// Decoding a base64 body, until it leaves the layout that re-encodes exactly.
     decoder: Option<Base64Body>,
 }
@@ -90,7 +89,7 @@ impl MimeStore {
         match piece {
             Piece::Bytes(bytes) => {
                 if let Some(open) = &mut self.open {
-                    open.size += bytes.len() as u64;
+                    open.entry.size += bytes.len() as u64;
                 }
                 let (held, rest) = self.decode(bytes, writer)?;
                 for raw in [&held[..], rest] {
@@ -109,7 +108,6 @@ impl MimeStore {
                         blob_count: 0,
                         base64: None,
                     },
-                    size: 0,
                     decoder: headers.base64.then(Base64Body::default),
                 });
             }
@@ -119,7 +117,6 @@ impl MimeStore {
                 self.store(chunks, writer)?;
                 self.cut_segment(writer)?;
                 if let Some(mut open) = self.open.take() {
-                    open.entry.size = open.size;
                     open.entry.blob_count = self.blobs.len() - open.entry.first_blob;
                     self.attachments.push(open.entry);
                 }

@@ -146,14 +146,7 @@ async fn base64_bodies_of_any_layout_read_back_byte_for_byte() {
         ),
         ("one long line", base64_lines(&file, 1 << 20, "\r\n"), None),
     ];
-    let user = emu
-        .tenant_metadata()
-        .users
-        .iter()
-        .find(|u| u.mailbox.is_some() && u.licensed)
-        .unwrap()
-        .id
-        .clone();
+    let user = licensed_user(&emu);
     let mut sent = Vec::new();
     for (n, (name, body, _)) in bodies.iter().enumerate() {
         let mime = mime_with_body(n + 1, body);
@@ -204,14 +197,7 @@ async fn a_60_mb_attachment_streams_into_the_archive_byte_for_byte() {
     rand::rngs::StdRng::seed_from_u64(6).fill_bytes(&mut attachment);
     let mime = mime_with_attachment(1, &attachment);
     drop(attachment);
-    let user = emu
-        .tenant_metadata()
-        .users
-        .iter()
-        .find(|u| u.mailbox.is_some() && u.licensed)
-        .unwrap()
-        .id
-        .clone();
+    let user = licensed_user(&emu);
     let ids = emu.add_message(&user, "inbox", &mime).unwrap();
 
     let report = backup(&engine, &task).await;

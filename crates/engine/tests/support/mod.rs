@@ -37,6 +37,16 @@ pub async fn tenant(users: usize, messages_per_user: usize, seed: u64) -> Emulat
     .unwrap()
 }
 
+/// The id of the tenant's first licensed user with a mailbox.
+pub fn licensed_user(emu: &Emulator) -> String {
+    let tenant = emu.tenant_metadata();
+    let user = tenant
+        .users
+        .iter()
+        .find(|u| u.mailbox.is_some() && u.licensed);
+    user.expect("a licensed user with a mailbox").id.clone()
+}
+
 /// Task settings that activate every mailbox discovery finds.
 pub fn auto_activate() -> TaskSettings {
     TaskSettings {
