@@ -22,8 +22,9 @@ use base64::Engine as _;
 
 use super::manifest::Base64Layout;
 
-/// Longest line decoded (RFC 5322's limit, 998 characters plus CRLF); a longer one ends
-/// decoding, which also bounds what is held between pieces.
+/// Longest start of a line held until the rest of it arrives (RFC 5322's limit, 998
+/// characters plus CRLF): a longer line cut across pieces ends decoding, so what is held
+/// stays bounded.
 const MAX_LINE: usize = 1000;
 
 /// The streaming decoder of one attachment body. Feed it with [`Base64Body::push`]; end
