@@ -11,6 +11,7 @@ async fn no_plaintext_canary_reaches_the_archive_folder() {
         "CanaryBodyWordVv3",
         "CanaryAttachmentJj2.pdf",
         "CanaryFolderKk5",
+        "CanaryInsideAttachmentBytesWw4",
     ];
     let tenant = emu.tenant();
     let user = tenant
@@ -26,6 +27,10 @@ async fn no_plaintext_canary_reaches_the_archive_folder() {
     );
     emu.add_message(&user.id, &format!("Inbox/{}", canaries[4]), mime.as_bytes())
         .unwrap();
+    // A base64 attachment is stored decoded, and bytes that look random are stored without
+    // compression: a canary inside such a file must not reach the disk either.
+    emu.add_message(&user.id, "inbox", &random_attachment_with(canaries[5]))
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (engine, task) = setup(&emu, dir.path(), auto_activate()).await;
     let report = backup(&engine, &task).await;
@@ -37,12 +42,41 @@ async fn no_plaintext_canary_reaches_the_archive_folder() {
             .len()
             == 1
     );
+    let scan = engine.messages(&user.id, Some("Inbox"), None).unwrap();
+    let scan = scan
+        .iter()
+        .find(|m| m.entry.subject.as_deref() == Some("scan"));
+    assert!(
+        scan.unwrap().entry.attachments[0].base64.is_some(),
+        "the random attachment was stored decoded"
+    );
     let mut secrets: Vec<String> = canaries.iter().map(|s| s.to_string()).collect();
     secrets.push(user.user_principal_name.clone());
     secrets.push(user.display_name.clone());
     secrets.push(emu.info().client_secret.clone());
     drop(engine);
     assert_no_plaintext(dir.path(), &secrets);
+}
+
+/// A message whose base64 attachment is 64 KiB of random bytes with `canary` in the middle.
+fn random_attachment_with(canary: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    use rand::{RngCore, SeedableRng};
+    let mut file = vec![0u8; 64 << 10];
+    rand::rngs::StdRng::seed_from_u64(5).fill_bytes(&mut file);
+    file.splice(30_000..30_000, canary.bytes());
+    let text = base64::engine::general_purpose::STANDARD.encode(&file);
+    let mut mime = b"Subject: scan\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+        Content-Type: image/jpeg; name=\"scan.jpg\"\r\nContent-Transfer-Encoding: base64\r\n\
+        Content-Disposition: attachment; filename=\"scan.jpg\"\r\n\r\n"
+        .to_vec();
+    for line in text.as_bytes().chunks(76) {
+        mime.extend_from_slice(line);
+        mime.extend_from_slice(b"\r\n");
+    }
+    mime.extend_from_slice(b"--b--\r\n");
+    mime
 }
 
 fn assert_no_plaintext(dir: &Path, secrets: &[String]) {
