@@ -361,6 +361,14 @@ impl TargetTree {
     }
 }
 
+/// A header's raw value, unfolded onto one line (message-id lists are ASCII); `None` when
+/// absent or empty.
+fn header_text(parsed: &mail_parser::Message<'_>, name: &'static str) -> Option<String> {
+    let raw = parsed.header_raw(name)?;
+    let text = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!text.is_empty()).then_some(text)
+}
+
 /// Restores one message into `folder_id`; returns its MIME size.
 async fn restore_message(
     job: &Job<'_>,
@@ -388,6 +396,8 @@ async fn restore_message(
             .and_then(DateTime::from_timestamp_millis)
             .or(mime_date),
         is_read: entry.is_read.unwrap_or(true),
+        in_reply_to: header_text(&parsed, "In-Reply-To"),
+        references: header_text(&parsed, "References"),
     };
 
     let attachments = attachments_of(&parsed);

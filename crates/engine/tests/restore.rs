@@ -171,6 +171,21 @@ struct Seen {
     has_attachments: Option<bool>,
     /// (name, size, BLAKE3 of the content, inline) of every attachment, sorted.
     attachments: Vec<(String, usize, String, bool)>,
+    /// `In-Reply-To` and `References` of the MIME (`$value`), unfolded.
+    thread: (Option<String>, Option<String>),
+}
+
+/// A message's threading headers, as its MIME gives them.
+async fn thread_of(graph: &GraphClient, user: &str, id: &str) -> (Option<String>, Option<String>) {
+    let mime = graph.message_mime(user, id, 64 << 20).await.unwrap();
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&mime[..])
+        .unwrap();
+    let header = |name: &'static str| {
+        let raw = parsed.header_raw(name)?;
+        Some(raw.split_whitespace().collect::<Vec<_>>().join(" "))
+    };
+    (header("In-Reply-To"), header("References"))
 }
 
 /// Folder path → messages, for every non-hidden, non-search folder that holds mail, read
@@ -217,6 +232,7 @@ async fn read_back(fx: &Fixture, user: &str, under: &str) -> BTreeMap<String, Ve
                 }
             }
             attachments.sort();
+            let thread = thread_of(&fx.graph, user, &m.id).await;
             seen.push(Seen {
                 internet_message_id: m.internet_message_id,
                 subject: m.subject,
@@ -233,6 +249,7 @@ async fn read_back(fx: &Fixture, user: &str, under: &str) -> BTreeMap<String, Ve
                 categories: m.categories,
                 has_attachments: m.has_attachments,
                 attachments,
+                thread,
             });
         }
         seen.sort();
@@ -253,6 +270,8 @@ async fn a_mailbox_restored_to_another_mailbox_matches_the_source_and_reruns_ski
         .sum();
     let big = source["Inbox/Projects/Big"][0].clone();
     assert_eq!(big.attachments.len(), 3);
+    let replies = source.values().flatten().filter(|m| m.thread.0.is_some());
+    assert!(replies.count() >= 2, "the tenant has replies to restore");
     assert!(big.attachments.iter().any(|a| a.1 == 3_500_000));
 
     let to_other = RestoreRequest {

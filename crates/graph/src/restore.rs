@@ -34,18 +34,24 @@ pub struct NewAttachment<'a> {
     pub content_id: Option<&'a str>,
 }
 
-/// The original dates and read state a restored message keeps.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The original dates, read state and threading a restored message keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OriginalState {
     pub received: DateTime<Utc>,
     pub sent: Option<DateTime<Utc>>,
     pub is_read: bool,
+    /// The `In-Reply-To` header's value (message ids in angle brackets).
+    pub in_reply_to: Option<String>,
+    /// The `References` header's value.
+    pub references: Option<String>,
 }
 
 impl OriginalState {
     /// `singleValueExtendedProperties` that make a JSON-created message a non-draft with these
     /// dates: PidTagMessageFlags (0x0E07) without MSGFLAG_UNSENT, PidTagMessageDeliveryTime
-    /// (0x0E06) and PidTagClientSubmitTime (0x0039).
+    /// (0x0E06) and PidTagClientSubmitTime (0x0039); and keep its thread for mail clients
+    /// that follow headers: PidTagInReplyToId (0x1042) and PidTagInternetReferences (0x1039),
+    /// which Exchange writes out as `In-Reply-To` and `References` (MS-OXCMAIL).
     pub fn extended_properties(&self) -> serde_json::Value {
         let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
         let flags = if self.is_read { MSGFLAG_READ } else { 0 };
@@ -55,6 +61,14 @@ impl OriginalState {
         ];
         if let Some(sent) = &self.sent {
             props.push(serde_json::json!({"id": "SystemTime 0x0039", "value": time(sent)}));
+        }
+        for (id, value) in [
+            ("String 0x1042", &self.in_reply_to),
+            ("String 0x1039", &self.references),
+        ] {
+            if let Some(v) = value {
+                props.push(serde_json::json!({"id": id, "value": v}));
+            }
         }
         serde_json::Value::Array(props)
     }
@@ -216,7 +230,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn extended_properties_make_a_non_draft_with_original_dates() {
+    fn extended_properties_make_a_non_draft_with_original_dates_and_thread() {
         let received = DateTime::parse_from_rfc3339("2023-11-16T05:42:47Z")
             .unwrap()
             .with_timezone(&Utc);
@@ -227,6 +241,8 @@ mod tests {
             received,
             sent: Some(sent),
             is_read: true,
+            in_reply_to: Some("<a@x>".into()),
+            references: Some("<root@x> <a@x>".into()),
         }
         .extended_properties();
         assert_eq!(
@@ -235,12 +251,13 @@ mod tests {
                 {"id": "Integer 0x0E07", "value": "1"},
                 {"id": "SystemTime 0x0E06", "value": "2023-11-16T05:42:47Z"},
                 {"id": "SystemTime 0x0039", "value": "2023-11-16T05:42:46Z"},
+                {"id": "String 0x1042", "value": "<a@x>"},
+                {"id": "String 0x1039", "value": "<root@x> <a@x>"},
             ])
         );
         let unread = OriginalState {
             received,
-            sent: None,
-            is_read: false,
+            ..OriginalState::default()
         }
         .extended_properties();
         let flags: u32 = unread[0]["value"].as_str().unwrap().parse().unwrap();

@@ -33,6 +33,7 @@ async fn restore_a_message_as_sent_with_attachments_then_delete_it() {
         received,
         sent: Some(sent),
         is_read: true,
+        ..Default::default()
     };
     let created = graph
         .create_message(&user.id, &restored.id, message, &original)

@@ -230,7 +230,8 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, GraphError> {
 }
 
 /// A message from Graph JSON. PidTagMessageFlags (0x0E07) without MSGFLAG_UNSENT makes it a
-/// sent item; 0x0E06 / 0x0039 set the delivery and submit times. `isDraft` is ignored.
+/// sent item; 0x0E06 / 0x0039 set the delivery and submit times; 0x1042 / 0x1039 become the
+/// `In-Reply-To` / `References` of its MIME. `isDraft` is ignored.
 fn message_from_json(v: &Value, now: DateTime<Utc>) -> Result<Message, GraphError> {
     let flags = extended_property(v, "Integer 0x0E07")
         .map(|s| {
@@ -308,6 +309,15 @@ fn message_from_json(v: &Value, now: DateTime<Utc>) -> Result<Message, GraphErro
         body_preview: preview(&text_for_preview),
         body: Some((content_type, content)),
         headers: Vec::new(),
+        thread_headers: [
+            ("In-Reply-To", "String 0x1042"),
+            ("References", "String 0x1039"),
+        ]
+        .into_iter()
+        .filter_map(|(header, id)| {
+            Some((header.to_string(), extended_property(v, id)?.to_string()))
+        })
+        .collect(),
         attachments,
         mime: MimeSource::Composed,
         size: 0,

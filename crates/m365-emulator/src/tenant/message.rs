@@ -67,6 +67,9 @@ pub struct Message {
     /// Set for JSON-created messages; otherwise the body is read from the MIME.
     pub body: Option<(String, String)>,
     pub headers: Vec<(String, String)>,
+    /// `In-Reply-To` and `References` of a JSON-created message, set through
+    /// PidTagInReplyToId / PidTagInternetReferences; the MIME it composes carries them.
+    pub thread_headers: Vec<(String, String)>,
     pub attachments: Vec<AttachmentMeta>,
     pub mime: MimeSource,
     /// Size of the MIME in bytes, as `$value` returns it.
@@ -144,6 +147,7 @@ impl Message {
         let date = self.sent.unwrap_or(self.received);
         headers.push(("Date".into(), date.to_rfc2822()));
         headers.push(("Message-ID".into(), self.internet_message_id.clone()));
+        headers.extend(self.thread_headers.iter().cloned());
         let (kind, content) = self.body();
         let text = Part::text(&content, if kind == "html" { "html" } else { "plain" });
         let body = if self.attachments.is_empty() {
@@ -318,6 +322,7 @@ pub(super) fn from_facts(facts: MimeFacts, size: u64, received: DateTime<Utc>) -
         body_preview: facts.body_preview,
         body: None,
         headers: facts.headers,
+        thread_headers: Vec::new(),
         attachments: facts
             .attachments
             .into_iter()
