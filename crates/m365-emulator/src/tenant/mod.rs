@@ -6,6 +6,7 @@
 //! after the token's number, up to the number current when the round began".
 
 pub mod generate;
+pub mod generated_mail;
 pub mod message;
 pub mod mime;
 pub mod recipe;

@@ -15,7 +15,8 @@
 //! Every part is optional. `eml.path` (a file or a directory of `.eml` files, relative to the
 //! spec file) is stored byte for byte; files in a directory are imported in name order.
 
-use super::generate::{fill_mailbox, tenant_in};
+use super::generate::tenant_in;
+use super::generated_mail::fill_mailbox;
 use super::message::from_mime_facts;
 use super::{Recipient, Tenant, UserKind};
 use crate::config::Attachments;
