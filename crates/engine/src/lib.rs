@@ -32,5 +32,7 @@ pub mod seal;
 pub mod search;
 pub mod snapshot_view;
 pub mod task;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use error::{Error, ErrorCode, Result};

@@ -302,22 +302,12 @@ pub fn read<T: Manifest>(archive: &Archive, id: &BlobId) -> Result<(Tree, T)> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use strongroom_archive::backend::MemoryBackend;
-    use strongroom_archive::{KdfParams, Options};
-
     use super::*;
+    use crate::testing::memory_archive;
 
     #[test]
     fn a_manifest_from_a_newer_strongroom_is_refused() {
-        let archive = Archive::init(
-            Arc::new(MemoryBackend::new()),
-            "pw",
-            KdfParams::insecure_for_tests(),
-            Options::default(),
-        )
-        .unwrap();
+        let (archive, _) = memory_archive();
         let folder = |version| FolderManifest {
             version,
             id: "inbox".into(),

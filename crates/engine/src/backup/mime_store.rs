@@ -192,16 +192,15 @@ fn lock(writer: &std::sync::Mutex<Writer>) -> std::sync::MutexGuard<'_, Writer> 
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     use base64::Engine as _;
     use rand::rngs::StdRng;
     use rand::{Rng, RngCore, SeedableRng};
-    use strongroom_archive::backend::MemoryBackend;
-    use strongroom_archive::KdfParams;
 
     use super::*;
     use crate::backup::manifest::MessageEntry;
+    use crate::testing::memory_archive;
 
     /// An attachment body as mailers write it, and sometimes not quite: base64 in lines of a
     /// random width and ending, now and then with a blank line, a stray character or a
@@ -264,13 +263,7 @@ mod tests {
     /// the stored blobs read back as exactly the MIME.
     #[test]
     fn random_messages_read_back_byte_for_byte() {
-        let archive = Archive::init(
-            Arc::new(MemoryBackend::new()),
-            "pw",
-            KdfParams::insecure_for_tests(),
-            strongroom_archive::Options::default(),
-        )
-        .unwrap();
+        let (archive, _) = memory_archive();
         let writer = Mutex::new(archive.writer().unwrap());
         let mut rng = StdRng::seed_from_u64(12);
         let mut stored = Vec::new();

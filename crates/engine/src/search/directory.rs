@@ -332,28 +332,16 @@ impl BlockCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strongroom_archive::backend::{Backend, FileKind, MemoryBackend};
-    use strongroom_archive::{KdfParams, Options};
+    use crate::testing::memory_archive;
+    use strongroom_archive::backend::{Backend, FileKind};
     use tantivy::collector::TopDocs;
     use tantivy::query::QueryParser;
     use tantivy::schema::{Schema, Value, STORED, TEXT};
     use tantivy::{doc, Index, ReloadPolicy, TantivyDocument};
 
-    fn archive() -> (Archive, MemoryBackend) {
-        let backend = MemoryBackend::new();
-        let archive = Archive::init(
-            Arc::new(backend.clone()),
-            "pw",
-            KdfParams::insecure_for_tests(),
-            Options::default(),
-        )
-        .unwrap();
-        (archive, backend)
-    }
-
     #[test]
     fn files_are_write_once_readable_at_any_offset_and_deletable() {
-        let (archive, _) = archive();
+        let (archive, _) = memory_archive();
         let dir = ArchiveDirectory::with_cache(archive, "search/", 2);
         let path = Path::new("seg.idx");
         assert!(!dir.exists(path).unwrap());
@@ -399,7 +387,7 @@ mod tests {
 
     #[test]
     fn atomic_write_replaces_and_prefixes_keep_indexes_apart() {
-        let (archive, _) = archive();
+        let (archive, _) = memory_archive();
         let a = ArchiveDirectory::new(archive.clone(), "a/");
         let b = ArchiveDirectory::new(archive, "b/");
         let meta = Path::new("meta.json");
@@ -414,7 +402,7 @@ mod tests {
 
     #[test]
     fn an_unterminated_file_never_appears() {
-        let (archive, _) = archive();
+        let (archive, _) = memory_archive();
         let dir = ArchiveDirectory::new(archive, "search/");
         let mut w = dir.open_write(Path::new("x")).unwrap();
         w.write_all(b"half").unwrap();
@@ -424,7 +412,7 @@ mod tests {
 
     #[test]
     fn locks_are_exclusive_until_dropped() {
-        let (archive, _) = archive();
+        let (archive, _) = memory_archive();
         let dir = ArchiveDirectory::new(archive, "search/");
         let lock = Lock {
             filepath: PathBuf::from(".tantivy-writer.lock"),
@@ -441,7 +429,7 @@ mod tests {
 
     #[test]
     fn a_tantivy_index_round_trips_and_stores_no_plaintext() {
-        let (archive, backend) = archive();
+        let (archive, backend) = memory_archive();
         let mut builder = Schema::builder();
         let body = builder.add_text_field("body", TEXT | STORED);
         let schema = builder.build();
