@@ -18,3 +18,16 @@ pub fn memory_archive() -> (Archive, MemoryBackend) {
     .expect("an archive in memory");
     (archive, backend)
 }
+
+/// `data` in base64 lines of `width` characters, each ending in `eol`, as mailers write
+/// attachment bodies.
+pub fn base64_lines(data: &[u8], width: usize, eol: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD.encode(data);
+    let mut out = Vec::new();
+    for line in text.as_bytes().chunks(width) {
+        out.extend_from_slice(line);
+        out.extend_from_slice(eol.as_bytes());
+    }
+    out
+}

@@ -122,7 +122,7 @@ impl Base64Body {
         let Some(line_len) = self.line_len else {
             return 0;
         };
-        let eol: &[u8] = if self.crlf { b"\r\n" } else { b"\n" };
+        let eol = line_end(self.crlf);
         let stride = line_len + eol.len();
         self.text.clear();
         let mut lines: usize = 0;
@@ -214,6 +214,14 @@ impl Base64Body {
     }
 }
 
+fn line_end(crlf: bool) -> &'static [u8] {
+    if crlf {
+        b"\r\n"
+    } else {
+        b"\n"
+    }
+}
+
 /// Re-encodes decoded bytes, as they are read back blob by blob, in their layout's lines.
 #[derive(Debug)]
 pub(crate) struct Base64Text<'l> {
@@ -247,7 +255,7 @@ impl<'l> Base64Text<'l> {
     }
 
     fn lines(&mut self, len: usize, out: &mut Vec<u8>) {
-        let eol: &[u8] = if self.layout.crlf { b"\r\n" } else { b"\n" };
+        let eol = line_end(self.layout.crlf);
         let per_line = self.layout.line_len as usize / 4 * 3;
         let before = out.len();
         let mut line = vec![0u8; self.layout.line_len as usize];
@@ -266,6 +274,7 @@ impl<'l> Base64Text<'l> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::base64_lines;
     use rand::{Rng, RngCore, SeedableRng};
 
     /// Splits `body` fed in pieces of `step` bytes: decoded bytes, layout, stored rest.
@@ -310,23 +319,13 @@ mod tests {
         out
     }
 
-    fn lines(data: &[u8], width: usize, eol: &str) -> Vec<u8> {
-        let text = STANDARD.encode(data);
-        let mut out = Vec::new();
-        for l in text.as_bytes().chunks(width) {
-            out.extend_from_slice(l);
-            out.extend_from_slice(eol.as_bytes());
-        }
-        out
-    }
-
     #[test]
     fn a_regular_body_is_all_decoded_in_any_pieces() {
         let mut data = vec![0u8; 10_000];
         rand::rngs::StdRng::seed_from_u64(1).fill_bytes(&mut data);
         for (width, eol) in [(76, "\r\n"), (64, "\n"), (4, "\r\n"), (996, "\r\n")] {
             for len in [1, 2, 3, 57, 58, 999, 10_000] {
-                let body = lines(&data[..len], width, eol);
+                let body = base64_lines(&data[..len], width, eol);
                 for step in [1, 7, 77, 4096, body.len()] {
                     let (decoded, layout, rest) = split(&body, step);
                     assert_eq!(decoded, &data[..len], "width {width} len {len} step {step}");
@@ -344,7 +343,7 @@ mod tests {
     fn what_leaves_the_layout_is_kept_as_it_is() {
         let mut data = vec![0u8; 600];
         rand::rngs::StdRng::seed_from_u64(2).fill_bytes(&mut data);
-        let good = lines(&data, 76, "\r\n");
+        let good = base64_lines(&data, 76, "\r\n");
         let cases: Vec<(&str, Vec<u8>)> = vec![
             ("blank line after", [&good[..], b"\r\n"].concat()),
             ("no final line end", good[..good.len() - 2].to_vec()),
@@ -378,7 +377,7 @@ mod tests {
             ("space before the line end", b"QUJD \r\n".to_vec()),
             (
                 "a line over 1000 characters",
-                lines(&[7u8; 1500], 1200, "\r\n"),
+                base64_lines(&[7u8; 1500], 1200, "\r\n"),
             ),
         ];
         for (name, body) in cases {
@@ -407,7 +406,7 @@ mod tests {
             let mut data = vec![0u8; rng.gen_range(0..400)];
             rng.fill_bytes(&mut data);
             let width = [4, 8, 76, 77][rng.gen_range(0..4)];
-            let mut body = lines(&data, width, ["\r\n", "\n"][rng.gen_range(0..2)]);
+            let mut body = base64_lines(&data, width, ["\r\n", "\n"][rng.gen_range(0..2)]);
             for _ in 0..rng.gen_range(0..3) {
                 let c = alphabet[rng.gen_range(0..alphabet.len())];
                 let at = rng.gen_range(0..=body.len());

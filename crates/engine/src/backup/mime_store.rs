@@ -194,13 +194,12 @@ fn lock(writer: &std::sync::Mutex<Writer>) -> std::sync::MutexGuard<'_, Writer> 
 mod tests {
     use std::sync::Mutex;
 
-    use base64::Engine as _;
     use rand::rngs::StdRng;
     use rand::{Rng, RngCore, SeedableRng};
 
     use super::*;
     use crate::backup::manifest::MessageEntry;
-    use crate::testing::memory_archive;
+    use crate::testing::{base64_lines, memory_archive};
 
     /// An attachment body as mailers write it, and sometimes not quite: base64 in lines of a
     /// random width and ending, now and then with a blank line, a stray character or a
@@ -208,16 +207,11 @@ mod tests {
     fn body(rng: &mut StdRng) -> Vec<u8> {
         let mut data = vec![0u8; rng.gen_range(0..30_000)];
         rng.fill_bytes(&mut data);
-        let text = base64::engine::general_purpose::STANDARD.encode(&data);
         let width = [76, 76, 64, 72, 4, 77, 998][rng.gen_range(0..7)];
-        let eol: &[u8] = if rng.gen_bool(0.8) { b"\r\n" } else { b"\n" };
-        let mut out = Vec::new();
-        for line in text.as_bytes().chunks(width) {
-            out.extend_from_slice(line);
-            out.extend_from_slice(eol);
-        }
+        let eol = if rng.gen_bool(0.8) { "\r\n" } else { "\n" };
+        let mut out = base64_lines(&data, width, eol);
         match rng.gen_range(0..8) {
-            0 => out.extend_from_slice(eol),
+            0 => out.extend_from_slice(eol.as_bytes()),
             1 if !out.is_empty() => {
                 let at = rng.gen_range(0..out.len());
                 out[at] = b"=*- A"[rng.gen_range(0..5)];
@@ -226,7 +220,7 @@ mod tests {
             // A short, padded line in the middle: decoding must end there.
             3 if out.len() > 2 * (width + eol.len()) => {
                 let at = (width + eol.len()) * rng.gen_range(1..out.len() / (width + eol.len()));
-                out.splice(at..at, [&b"QQ=="[..], eol].concat());
+                out.splice(at..at, [b"QQ==", eol.as_bytes()].concat());
             }
             _ => {}
         }

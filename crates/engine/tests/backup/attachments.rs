@@ -23,18 +23,6 @@ fn mime_with_attachment(n: usize, attachment: &[u8]) -> Vec<u8> {
     mime_with_body(n, &base64_lines(attachment, 76, "\r\n"))
 }
 
-/// `data` in base64 lines of `width` characters, each ending in `eol`.
-fn base64_lines(data: &[u8], width: usize, eol: &str) -> Vec<u8> {
-    use base64::Engine as _;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(data);
-    let mut body = Vec::new();
-    for line in encoded.as_bytes().chunks(width) {
-        body.extend_from_slice(line);
-        body.extend_from_slice(eol.as_bytes());
-    }
-    body
-}
-
 /// A message like `mime_with_attachment`'s whose attachment's encoded body is `body`.
 fn mime_with_body(n: usize, body: &[u8]) -> Vec<u8> {
     let mut mime = format!(

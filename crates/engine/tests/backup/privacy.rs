@@ -60,21 +60,16 @@ async fn no_plaintext_canary_reaches_the_archive_folder() {
 
 /// A message whose base64 attachment is 64 KiB of random bytes with `canary` in the middle.
 fn random_attachment_with(canary: &str) -> Vec<u8> {
-    use base64::Engine as _;
     use rand::{RngCore, SeedableRng};
     let mut file = vec![0u8; 64 << 10];
     rand::rngs::StdRng::seed_from_u64(5).fill_bytes(&mut file);
     file.splice(30_000..30_000, canary.bytes());
-    let text = base64::engine::general_purpose::STANDARD.encode(&file);
     let mut mime = b"Subject: scan\r\nMIME-Version: 1.0\r\n\
         Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
         Content-Type: image/jpeg; name=\"scan.jpg\"\r\nContent-Transfer-Encoding: base64\r\n\
         Content-Disposition: attachment; filename=\"scan.jpg\"\r\n\r\n"
         .to_vec();
-    for line in text.as_bytes().chunks(76) {
-        mime.extend_from_slice(line);
-        mime.extend_from_slice(b"\r\n");
-    }
+    mime.extend(base64_lines(&file, 76, "\r\n"));
     mime.extend_from_slice(b"--b--\r\n");
     mime
 }

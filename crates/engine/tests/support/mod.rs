@@ -47,6 +47,19 @@ pub fn licensed_user(emu: &Emulator) -> String {
     user.expect("a licensed user with a mailbox").id.clone()
 }
 
+/// `data` in base64 lines of `width` characters, each ending in `eol`, as mailers write
+/// attachment bodies.
+pub fn base64_lines(data: &[u8], width: usize, eol: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD.encode(data);
+    let mut out = Vec::new();
+    for line in text.as_bytes().chunks(width) {
+        out.extend_from_slice(line);
+        out.extend_from_slice(eol.as_bytes());
+    }
+    out
+}
+
 /// Task settings that activate every mailbox discovery finds.
 pub fn auto_activate() -> TaskSettings {
     TaskSettings {
